@@ -1,0 +1,153 @@
+"""SQLAlchemy 2 models: the tables that migrations create (schema changes go through Alembic)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    """Return the current UTC time (timezone-aware)."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+        datetime: DateTime(timezone=True),
+        bytes: LargeBinary,
+    }
+
+
+class ApiKey(Base):
+    __tablename__ = "api_key"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # shown in listings, never the key
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Dataset(Base):
+    __tablename__ = "dataset"
+    __table_args__ = (UniqueConstraint("owner", "idempotency_key"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    n_rows: Mapped[int] = mapped_column(Integer)
+    columns: Mapped[list[Any]] = mapped_column(JSON)  # [{"name","dtype","min","max","n_unique"}]
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # npz, see codec
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    request_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Sweep(Base):
+    __tablename__ = "sweep"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    name: Mapped[str | None] = mapped_column(String(200), default=None)
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)  # the base run request
+    grid: Mapped[dict[str, Any]] = mapped_column(JSON)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Run(Base):
+    __tablename__ = "run"
+    __table_args__ = (UniqueConstraint("owner", "idempotency_key"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    name: Mapped[str | None] = mapped_column(String(200), default=None)
+    kind: Mapped[str] = mapped_column(String(32))  # linear_regression | mlp_classifier
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    dataset_id: Mapped[str] = mapped_column(String(64), index=True)  # uuid or "builtin:NAME"
+    features: Mapped[list[Any]] = mapped_column(JSON)
+    target: Mapped[str] = mapped_column(String(200))
+    hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSON)  # every value, defaults in
+    device_request: Mapped[str] = mapped_column(String(8), default="auto")  # auto|cpu|gpu
+    queue: Mapped[str] = mapped_column(String(16), default="cpu")
+    epochs: Mapped[int] = mapped_column(Integer)
+    progress_epoch: Mapped[int] = mapped_column(Integer, default=-1)  # last stored epoch
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    analysis: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    device: Mapped[str | None] = mapped_column(String(200), default=None)
+    backend: Mapped[str | None] = mapped_column(String(32), default=None)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)  # the lease: fences every write
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)  # bumped on every change: ETag
+    sweep_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sweep.id", ondelete="CASCADE"), default=None, index=True
+    )
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    request_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    enqueued_at: Mapped[datetime | None] = mapped_column(default=None)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Epoch(Base):
+    """One row of a run's history; (run_id, epoch) is the primary key, so never duplicated."""
+
+    __tablename__ = "epoch"
+
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("run.id", ondelete="CASCADE"), primary_key=True
+    )
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
+    loss: Mapped[float | None] = mapped_column(Float, default=None)
+    val_loss: Mapped[float | None] = mapped_column(Float, default=None)
+    accuracy: Mapped[float | None] = mapped_column(Float, default=None)
+    val_accuracy: Mapped[float | None] = mapped_column(Float, default=None)
+    # {"params": {...}, "grad_norms": {...}, "weight_norms": {...}} as JSON text
+    extra: Mapped[str | None] = mapped_column(String, default=None)
+
+
+class Snapshot(Base):
+    """A decision-boundary grid: resolution² uint8 class indices, row-major (x2 rows)."""
+
+    __tablename__ = "snapshot"
+
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("run.id", ondelete="CASCADE"), primary_key=True
+    )
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grid: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Artifact(Base):
+    """A stored file of a run: the trained model, a training checkpoint."""
+
+    __tablename__ = "artifact"
+
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("run.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)  # model | checkpoint
+    media_type: Mapped[str] = mapped_column(String(100))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,39 @@
+"""Shared value types of the pure core: what an engine reports per epoch and how it is stopped."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """The state of a model after `epoch` updates (epoch 0 = before training)."""
+
+    epoch: int
+    loss: float | None
+    val_loss: float | None = None
+    accuracy: float | None = None
+    val_accuracy: float | None = None
+    # regression: {"a", "b"} for one feature, {"weights": [...], "bias"} for several;
+    # MLP: {} unless weights="full" ({"layer_name/kernel": nested lists, ...}).
+    params: Mapping[str, Any] = field(default_factory=dict)
+    grad_norms: Mapping[str, float] = field(default_factory=dict)
+    weight_norms: Mapping[str, float] = field(default_factory=dict)
+    # MLP with two features: predicted class index on a resolution² grid, uint8,
+    # shape (resolution, resolution), rows = x2 values ascending, columns = x1 ascending.
+    snapshot: np.ndarray | None = None
+
+
+OnEpoch = Callable[[EpochRecord], None]
+"""Progress callback: called once per recorded epoch, in order, epoch 0 first."""
+
+ShouldStop = Callable[[], bool]
+"""Polled between epochs; returning True stops training cleanly (status `cancelled`)."""
+
+
+class InvalidData(ValueError):
+    """The data cannot be trained on (one class, constant feature, wrong shape...)."""

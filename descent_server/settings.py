@@ -1,0 +1,77 @@
+"""The one settings object: every knob comes from `DESCENT_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Service configuration; read it through `get_settings()`, never from os.environ."""
+
+    model_config = SettingsConfigDict(env_prefix="DESCENT_", env_file=".env", extra="ignore")
+
+    # Where things live. The defaults are the embedded mode: SQLite + a file broker.
+    data_dir: Path = Path("descent-data")
+    database_url: str = ""  # empty: sqlite:///<data_dir>/descent.db
+    broker_url: str = ""  # empty: filesystem broker under <data_dir>/broker
+    auth_enabled: bool = True
+    local_owner: str = "local"  # owner of everything when auth is off
+    cors_origins: list[str] = []
+
+    # Workers.
+    keras_backend: str = "tensorflow"  # tensorflow | jax | torch
+    worker_queues: str = "cpu"  # comma separated: cpu, gpu
+    gpu_workers: bool = False  # True when gpu workers exist: device=auto may route there
+    gpu_min_samples: int = 200_000  # MLP jobs at least this big (rows x epochs) go to gpu
+    worker_max_tasks_per_child: int = 50
+    heartbeat_interval_s: float = 2.0
+    lease_timeout_s: float = 30.0  # a running run whose heartbeat is older is taken over
+    requeue_after_s: float = 30.0  # a queued run not picked up by then is enqueued again
+    sweeper_interval_s: float = 5.0
+    max_attempts: int = 3
+    history_flush_s: float = 0.2  # the worker writes buffered epochs at least this often
+    history_flush_rows: int = 5000
+
+    # Limits, enforced before the work is done.
+    max_upload_bytes: int = 50 * 1024 * 1024
+    max_request_bytes: int = 50 * 1024 * 1024
+    max_rows: int = 1_000_000
+    max_columns: int = 100
+    max_field_length: int = 256
+    max_epochs_regression: int = 1_000_000
+    max_epochs_mlp: int = 10_000
+    max_hidden_layers: int = 8
+    max_layer_width: int = 4096
+    max_full_weights: int = 100_000
+    max_surface_points: int = 500  # per axis
+    max_snapshot_resolution: int = 400
+    max_image_px: int = 2000
+    max_concurrent_runs: int = 20  # queued + running, per owner
+    max_sweep_runs: int = 100
+    submit_rate_per_minute: int = 600  # run submissions per key
+    history_page_limit: int = 10_000
+    plot_cache_entries: int = 256
+
+    def resolved_database_url(self) -> str:
+        """Return the database URL, defaulting to the embedded SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'descent.db').resolve()}"
+
+    def resolved_broker_url(self) -> str:
+        """Return the broker URL, defaulting to the embedded file broker."""
+        return self.broker_url or "filesystem://"
+
+    @property
+    def embedded(self) -> bool:
+        """True when running on SQLite (the zero-setup mode)."""
+        return self.resolved_database_url().startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Return the process-wide settings (cached; tests call `get_settings.cache_clear()`)."""
+    return Settings()
