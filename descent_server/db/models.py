@@ -115,9 +115,10 @@ class Epoch(Base):
 
     __tablename__ = "epoch"
 
-    run_id: Mapped[str] = mapped_column(
-        ForeignKey("run.id", ondelete="CASCADE"), primary_key=True
-    )
+    # No foreign key on purpose: PostgreSQL checks one per inserted row, which tripled the
+    # time to store a long history (P4). The migration's trigger deletes a run's epochs with
+    # it, and the worker only writes epochs after locking its (existing) run row.
+    run_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
     loss: Mapped[float | None] = mapped_column(Float, default=None)
     val_loss: Mapped[float | None] = mapped_column(Float, default=None)
@@ -132,9 +133,7 @@ class Snapshot(Base):
 
     __tablename__ = "snapshot"
 
-    run_id: Mapped[str] = mapped_column(
-        ForeignKey("run.id", ondelete="CASCADE"), primary_key=True
-    )
+    run_id: Mapped[str] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), primary_key=True)
     epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
     grid: Mapped[bytes] = mapped_column(LargeBinary)
 
@@ -144,10 +143,10 @@ class Artifact(Base):
 
     __tablename__ = "artifact"
 
-    run_id: Mapped[str] = mapped_column(
-        ForeignKey("run.id", ondelete="CASCADE"), primary_key=True
-    )
-    name: Mapped[str] = mapped_column(String(32), primary_key=True)  # model | checkpoint
+    run_id: Mapped[str] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)  # model | weights
     media_type: Mapped[str] = mapped_column(String(100))
     content: Mapped[bytes] = mapped_column(LargeBinary)
+    # The epoch the content is the state after (MLP "weights": predict and resume from it).
+    epoch: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

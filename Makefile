@@ -1,0 +1,37 @@
+# descent: `make run` serves the embedded mode, `make test` runs the whole suite.
+# The install step is idempotent: it reruns only when a pyproject file changes.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SDK := $(if $(wildcard sdk/pyproject.toml),-e sdk)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(wildcard sdk/pyproject.toml) | sha256sum | cut -c1-16)
+PIP_FLAGS := --disable-pip-version-check --progress-bar off
+
+.PHONY: install run test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP):
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install $(PIP_FLAGS) -q -e ".[dev]" $(SDK)
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+run: install
+	$(VENV)/bin/descent-server dev
+
+# Needs PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) up; the tests start their
+# own servers and workers.
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m mypy descent_server
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) descent-data .pytest_cache .mypy_cache .ruff_cache

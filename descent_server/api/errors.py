@@ -1,0 +1,86 @@
+"""One exception handler: domain errors, validation, HTTP and database failures to JSON."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException
+
+from descent_server.api.responses import JSONResponse
+from descent_server.services import errors
+
+log = logging.getLogger(__name__)
+
+STATUS: dict[type[errors.DomainError], int] = {
+    errors.InvalidInput: 422,
+    errors.Unauthorized: 401,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.TooLarge: 413,
+    errors.RateLimited: 429,
+    errors.Unavailable: 503,
+}
+
+
+def handle(request: Request, exc: Exception) -> JSONResponse:
+    """Map any exception to a JSON error body; never leak a traceback."""
+    if isinstance(exc, errors.DomainError):
+        status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
+        headers = (
+            {"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.RateLimited) else {}
+        )
+        if isinstance(exc, errors.Unauthorized):
+            headers["WWW-Authenticate"] = "Bearer"
+        return JSONResponse({"detail": exc.detail}, status_code=status, headers=headers)
+    if isinstance(exc, RequestValidationError):
+        return JSONResponse({"detail": validation_detail(exc.errors())}, status_code=422)
+    if isinstance(exc, HTTPException):
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
+    if _database_down(exc):
+        log.warning("database unavailable: %s", exc.__class__.__name__)
+        return JSONResponse(
+            {"detail": "the database is unavailable; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+
+def validation_detail(raw: Any) -> list[dict[str, Any]]:
+    """Keep only loc and msg of each validation error (inputs may be huge or unserializable)."""
+    return [
+        {"loc": [_loc_part(p) for p in error.get("loc", ())], "msg": str(error.get("msg"))}
+        for error in raw
+    ]
+
+
+def install(app: FastAPI) -> None:
+    """Register `handle` for every exception class it maps."""
+    for exc_class in (
+        errors.DomainError,
+        RequestValidationError,
+        HTTPException,
+        OperationalError,
+        InterfaceError,
+        DBAPIError,
+        Exception,
+    ):
+        app.add_exception_handler(exc_class, handle)  # type: ignore[arg-type]
+
+
+def _database_down(exc: Exception) -> bool:
+    """True for connection-level database failures (not constraint or SQL errors)."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def _loc_part(part: Any) -> str | int:
+    return part if isinstance(part, int) else str(part)

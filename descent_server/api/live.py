@@ -1,0 +1,187 @@
+"""Live progress: one hub per event loop polls the database, event streams wait on it.
+
+An idle listener holds no database connection and no thread: it awaits an asyncio.Event.
+The hub runs one small query every POLL_INTERVAL_S for the (version, progress_epoch) of
+the runs that have listeners and wakes those whose run changed; a woken listener reads its
+new rows in one short threadpool call and gives the connection back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from descent_server.api.schemas.runs import RunRead
+from descent_server.repository import history as history_repo
+from descent_server.repository import progress as progress_repo
+from descent_server.repository import runs as runs_repo
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL_S = 0.15  # one query per process per interval, however many listeners
+STATUS_INTERVAL_S = 0.5  # progress-only status events at most this often
+PAGE_ROWS = 1000  # epochs read per short database call
+FINAL_STATUSES = frozenset(runs_repo.FINAL_STATUSES)
+
+Poll = Callable[[Engine, list[str]], dict[str, Any]]
+Key = tuple[Engine, str]
+
+
+def poll_versions(engine: Engine, run_ids: list[str]) -> dict[str, Any]:
+    """Return {run_id: (version, progress_epoch)} in one short session."""
+    with Session(engine) as session:
+        return progress_repo.run_versions(session, run_ids)
+
+
+@dataclass(eq=False)
+class Listener:
+    """One stream's wait: `wake` is set when the run's version differs from `seen`."""
+
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    seen: Any = None  # the (version, progress_epoch) of the listener's last read
+
+
+@dataclass
+class Hub:
+    """Wake the listeners of runs whose row changed; one polling task while anyone listens."""
+
+    interval: float = POLL_INTERVAL_S
+    poll: Poll = poll_versions
+    _listeners: dict[Key, set[Listener]] = field(default_factory=dict)
+    _task: asyncio.Task[None] | None = None
+
+    @contextlib.contextmanager
+    def subscribe(self, engine: Engine, run_id: str) -> Iterator[Listener]:
+        """Yield a Listener woken whenever the run's row is not what it last saw."""
+        key = (engine, run_id)
+        listener = Listener()
+        self._listeners.setdefault(key, set()).add(listener)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="live-hub")
+        try:
+            yield listener
+        finally:
+            waiting = self._listeners.get(key, set())
+            waiting.discard(listener)
+            if not waiting:
+                self._listeners.pop(key, None)
+
+    @property
+    def listeners(self) -> int:
+        """Return how many streams are listening."""
+        return sum(len(v) for v in self._listeners.values())
+
+    async def _run(self) -> None:
+        while self._listeners:
+            await asyncio.sleep(self.interval)
+            by_engine: dict[Engine, list[str]] = {}
+            for engine, run_id in list(self._listeners):
+                by_engine.setdefault(engine, []).append(run_id)
+            for engine, run_ids in by_engine.items():
+                try:
+                    versions = await run_in_threadpool(self.poll, engine, run_ids)
+                except Exception:  # noqa: BLE001 - a database blip must not kill the hub
+                    log.warning("live hub poll failed; retrying", exc_info=True)
+                    continue
+                for run_id in run_ids:
+                    version = versions.get(run_id, "gone")
+                    for listener in self._listeners.get((engine, run_id), ()):
+                        if listener.seen != version:
+                            listener.wake.set()
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+
+
+def get_hub() -> Hub:
+    """Return the hub of the running event loop (one per server process)."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = _hubs[loop] = Hub()
+    return hub
+
+
+@dataclass
+class Batch:
+    """What one short database call found: the run and its next epochs."""
+
+    run: dict[str, Any]
+    version: tuple[int, int]  # what the hub compares: (version, progress_epoch)
+    rows: list[dict[str, Any]]
+    more: bool  # a full page: read again before waiting
+
+    @property
+    def final(self) -> bool:
+        """True when the run will not change any more."""
+        return self.run["status"] in FINAL_STATUSES
+
+
+def fetch(engine: Engine, run_id: str, owner: str, after: int, epochs: bool) -> Batch | None:
+    """Read the run, then its epochs after `after` (None if the run is gone)."""
+    with Session(engine) as session:
+        # The run first: when it is final, every epoch it counts is already committed.
+        run = runs_repo.get(session, run_id=run_id, owner=owner)
+        if run is None:
+            return None
+        data = RunRead.of(run).model_dump(mode="json")
+        version = (run.version, run.progress_epoch)
+        if not epochs or run.progress_epoch <= after:
+            return Batch(data, version, [], more=False)
+        page = history_repo.read_history(session, run_id, since_epoch=after, limit=PAGE_ROWS)
+        return Batch(data, version, page.rows, more=page.next_since_epoch is not None)
+
+
+def _material(run: dict[str, Any]) -> tuple[Any, ...]:
+    """The parts of a run whose change deserves a status event at once."""
+    return (
+        run["status"], run["attempt"], run["cancel_requested"], run["device"],
+        run["error"] is None, run["result"] is None, run["analysis"] is None,
+    )  # fmt: skip
+
+
+async def stream_run(
+    engine: Engine, run_id: str, owner: str, after: int, *, epochs: bool = True
+) -> AsyncIterator[dict[str, Any]]:
+    """Yield SSE messages: every epoch after `after`, status changes, end after final."""
+    hub = get_hub()
+    with hub.subscribe(engine, run_id) as listener:
+        sent: tuple[Any, ...] | None = None
+        sent_progress: Any = None
+        sent_at = 0.0
+        while True:
+            listener.wake.clear()
+            batch = await run_in_threadpool(fetch, engine, run_id, owner, after, epochs)
+            if batch is None:  # deleted while we watched
+                return
+            listener.seen = batch.version
+            for row in batch.rows:
+                after = row["epoch"]
+                yield {"event": "epoch", "id": str(after), "data": _dumps(row)}
+            # A final status waits until every epoch before it went out.
+            done = batch.final and not batch.more
+            material, progress = _material(batch.run), batch.run["progress"]
+            due = progress != sent_progress and time.monotonic() - sent_at >= STATUS_INTERVAL_S
+            if (material != sent or due) and (done or not batch.final):
+                sent, sent_progress, sent_at = material, progress, time.monotonic()
+                yield {"event": "status", "data": _dumps(batch.run), "retry": 1000}
+            if done:
+                return
+            if not batch.more:
+                await listener.wake.wait()
+
+
+def _dumps(value: Any) -> str:
+    # orjson writes NaN and Infinity as null, as API.md requires.
+    return orjson.dumps(value).decode()

@@ -1,0 +1,153 @@
+"""Dataset endpoints: upload (CSV multipart or JSON), list, read, CSV download, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from descent_server.api.deps import IdempotencyKey, OwnerDep, SessionDep
+from descent_server.api.errors import validation_detail
+from descent_server.api.schemas.datasets import (
+    BuiltinDatasetList,
+    BuiltinDatasetRead,
+    DatasetCreate,
+    DatasetPage,
+    DatasetRead,
+)
+from descent_server.ml.datasets import BUILTINS
+from descent_server.services import datasets as service
+from descent_server.services.errors import InvalidInput
+
+router = APIRouter(prefix="/v1", tags=["datasets"])
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "name": {"type": "string", "maxLength": 200},
+                    },
+                }
+            },
+            "application/json": {"schema": {"$ref": "#/components/schemas/DatasetCreate"}},
+        },
+    }
+}
+
+
+@router.post(
+    "/datasets",
+    status_code=201,
+    response_model=DatasetRead,
+    openapi_extra=_UPLOAD_BODY,
+    responses={200: {"model": DatasetRead, "description": "Idempotent replay"}},
+)
+async def create_dataset(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    owner: OwnerDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """Upload a CSV file (multipart `file`, optional `name`) or JSON `{name, columns}`."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        upload, name = form.get("file"), form.get("name")
+        if not isinstance(upload, UploadFile):
+            raise InvalidInput.at(["body", "file"], "a CSV file part named 'file' is required")
+        if name is not None and (not isinstance(name, str) or not 0 < len(name) <= 200):
+            raise InvalidInput.at(["body", "name"], "1 to 200 characters")
+        data = await upload.read()
+        default_name = (upload.filename or "dataset").rsplit(".", 1)[0][:200] or "dataset"
+        dataset, created = await run_in_threadpool(
+            service.create_from_csv, session=session, owner=owner,
+            name=name or default_name, data=data, idempotency_key=idempotency_key,
+        )  # fmt: skip
+    else:
+        body = _json_body(await request.body())
+        dataset, created = await run_in_threadpool(
+            service.create_from_json, session=session, owner=owner, name=body.name,
+            columns=body.columns, idempotency_key=idempotency_key,
+        )  # fmt: skip
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = f"/v1/datasets/{dataset.id}"
+    return DatasetRead.model_validate(dataset)
+
+
+@router.get("/datasets", response_model=DatasetPage)
+def list_datasets(
+    session: SessionDep,
+    owner: OwnerDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> DatasetPage:
+    """List your datasets, newest first."""
+    items, next_cursor = service.list_page(session=session, owner=owner, limit=limit, cursor=cursor)
+    return DatasetPage(
+        items=[DatasetRead.model_validate(d) for d in items], next_cursor=next_cursor
+    )
+
+
+@router.get("/datasets/{dataset_id}", response_model=DatasetRead)
+def get_dataset(dataset_id: str, session: SessionDep, owner: OwnerDep) -> DatasetRead:
+    """Return one dataset's metadata."""
+    return DatasetRead.model_validate(
+        service.get(session=session, dataset_id=dataset_id, owner=owner)
+    )
+
+
+@router.get(
+    "/datasets/{dataset_id}/data.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "The rows as CSV"}},
+)
+def get_dataset_csv(dataset_id: str, session: SessionDep, owner: OwnerDep) -> Response:
+    """Return the dataset's rows as CSV with a header row."""
+    text = service.to_csv(session=session, dataset_id=dataset_id, owner=owner)
+    return Response(text, media_type="text/csv; charset=utf-8")
+
+
+@router.delete("/datasets/{dataset_id}", status_code=204, response_class=Response)
+def delete_dataset(dataset_id: str, session: SessionDep, owner: OwnerDep) -> Response:
+    """Delete a dataset (409 while a run that is not finished uses it)."""
+    service.delete(session=session, dataset_id=dataset_id, owner=owner)
+    return Response(status_code=204)
+
+
+@router.get("/builtin-datasets", response_model=BuiltinDatasetList)
+def list_builtin_datasets(owner: OwnerDep) -> BuiltinDatasetList:
+    """List the course's ready-made datasets (use them as `dataset_id: "builtin:NAME"`)."""
+    items = []
+    for dataset in service.builtins():
+        spec = BUILTINS[dataset.name]
+        items.append(
+            BuiltinDatasetRead(
+                **DatasetRead.model_validate(dataset).model_dump(),
+                description=spec.description,
+                features=list(spec.features),
+                target=spec.target,
+                kind=spec.kind,  # type: ignore[arg-type]
+            )
+        )
+    return BuiltinDatasetList(items=items)
+
+
+def _json_body(raw: bytes) -> DatasetCreate:
+    """Parse a JSON dataset body, reporting errors like FastAPI does (loc under body)."""
+    try:
+        return DatasetCreate.model_validate_json(raw or b"null")
+    except ValidationError as exc:
+        detail = validation_detail(exc.errors(include_url=False))
+        for error in detail:
+            error["loc"] = ["body", *error["loc"]]
+        raise InvalidInput(detail) from None

@@ -1,0 +1,91 @@
+"""What a run stored: history, snapshots, loss surface; predict and model download."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Response
+from fastapi.responses import StreamingResponse
+
+from descent_server.api.deps import OwnerDep, SessionDep
+from descent_server.api.schemas.history import (
+    HistoryPage,
+    LossSurface,
+    PredictRequest,
+    PredictResponse,
+    SnapshotGrid,
+    SnapshotList,
+)
+from descent_server.services import history as service
+from descent_server.services.errors import InvalidInput
+from descent_server.settings import get_settings
+
+router = APIRouter(prefix="/v1/runs/{run_id}", tags=["history"])
+
+
+@router.get(
+    "/history",
+    response_model=HistoryPage,
+    responses={200: {"content": {"text/csv": {}}, "description": "JSON page, or CSV"}},
+)
+def get_history(
+    run_id: str,
+    session: SessionDep,
+    owner: OwnerDep,
+    since_epoch: Annotated[int | None, Query(ge=-1)] = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+    max_points: Annotated[int | None, Query(ge=2, le=100_000)] = None,
+    format: Literal["json", "csv"] = "json",
+) -> Any:
+    """Return epochs after `since_epoch` (≤ `limit`), a `max_points` downsample, or all as CSV."""
+    if format == "csv":
+        chunks = service.history_csv(session=session, run_id=run_id, owner=owner)
+        return StreamingResponse(chunks, media_type="text/csv; charset=utf-8")
+    page_limit = get_settings().history_page_limit
+    if limit is not None and limit > page_limit:
+        raise InvalidInput.at(["query", "limit"], f"at most {page_limit}")
+    return service.history(
+        session=session, run_id=run_id, owner=owner, since_epoch=since_epoch,
+        limit=limit or page_limit, max_points=max_points,
+    )  # fmt: skip
+
+
+@router.get("/snapshots", response_model=SnapshotList)
+def list_snapshots(run_id: str, session: SessionDep, owner: OwnerDep) -> Any:
+    """List the epochs with a decision-boundary grid (two-feature MLP runs)."""
+    return service.snapshot_info(session=session, run_id=run_id, owner=owner)
+
+
+@router.get("/snapshots/{epoch}", response_model=SnapshotGrid)
+def get_snapshot(
+    run_id: str, epoch: Annotated[int, Path(ge=0)], session: SessionDep, owner: OwnerDep
+) -> Any:
+    """Return one grid of predicted class indices."""
+    return service.snapshot(session=session, run_id=run_id, owner=owner, epoch=epoch)
+
+
+@router.get("/loss-surface", response_model=LossSurface)
+def get_loss_surface(run_id: str, session: SessionDep, owner: OwnerDep) -> Any:
+    """Return the loss over the run's (a, b) grid (one-feature regressions)."""
+    return service.loss_surface(session=session, run_id=run_id, owner=owner)
+
+
+@router.post("/predict", response_model=PredictResponse, response_model_exclude_none=True)
+def predict(run_id: str, body: PredictRequest, session: SessionDep, owner: OwnerDep) -> Any:
+    """Predict with the final (or latest) parameters (409 before there are any)."""
+    return service.predict(session=session, run_id=run_id, owner=owner, inputs=body.inputs)
+
+
+@router.get(
+    "/model",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}, "application/json": {}}}},
+)
+def download_model(run_id: str, session: SessionDep, owner: OwnerDep) -> Response:
+    """Download the trained model: a .keras file (MLP) or JSON parameters (regression)."""
+    artifact, filename = service.model(session=session, run_id=run_id, owner=owner)
+    return Response(
+        artifact.content,
+        media_type=artifact.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -1,0 +1,68 @@
+"""Pictures of a run: PNG plots and the decision-boundary GIF, with ETags."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query, Response
+
+from descent_server.api.deps import OwnerDep, SessionDep
+from descent_server.services import plots as service
+from descent_server.services.plots import PlotOptions
+
+router = APIRouter(prefix="/v1/runs/{run_id}/plots", tags=["plots"])
+
+PlotName = Literal["loss", "params", "fit", "surface", "contour", "boundary"]
+_IMAGE = {
+    200: {"content": {"image/png": {}, "image/gif": {}}, "description": "The picture"},
+    304: {"description": "Not modified"},
+}
+
+
+def picture_response(picture: service.Picture) -> Response:
+    """Return the picture, or 304 when the client's ETag is current."""
+    headers = {"ETag": picture.etag, "Cache-Control": "no-cache"}
+    if picture.content is None:
+        return Response(status_code=304, headers=headers)
+    return Response(picture.content, media_type=picture.media_type, headers=headers)
+
+
+@router.get("/boundary.gif", response_class=Response, responses=_IMAGE)  # type: ignore[arg-type]
+def boundary_gif(
+    run_id: str,
+    session: SessionDep,
+    owner: OwnerDep,
+    width: Annotated[int, Query(ge=50, le=2000)] = 800,
+    height: Annotated[int, Query(ge=50, le=2000)] = 600,
+    dpi: Annotated[float, Query(ge=10, le=600)] = 100,
+    if_none_match: Annotated[str | None, Header(max_length=1000)] = None,
+) -> Response:
+    """Animate every decision-boundary snapshot (two-feature MLP runs)."""
+    picture = service.render(
+        session=session, run_id=run_id, owner=owner, name="boundary.gif",
+        options=PlotOptions(width=width, height=height, dpi=dpi), if_none_match=if_none_match,
+    )  # fmt: skip
+    return picture_response(picture)
+
+
+@router.get("/{name}.png", response_class=Response, responses=_IMAGE)  # type: ignore[arg-type]
+def plot_png(
+    run_id: str,
+    name: PlotName,
+    session: SessionDep,
+    owner: OwnerDep,
+    width: Annotated[int, Query(ge=50, le=2000)] = 800,
+    height: Annotated[int, Query(ge=50, le=2000)] = 600,
+    dpi: Annotated[float, Query(ge=10, le=600)] = 100,
+    log: bool | None = None,
+    x: Annotated[float | None, Query(allow_inf_nan=False)] = None,
+    epoch: Annotated[int | None, Query(ge=0)] = None,
+    if_none_match: Annotated[str | None, Header(max_length=1000)] = None,
+) -> Response:
+    """Render a plot: loss, params, fit (x=), surface, contour, boundary (epoch=)."""
+    opts = PlotOptions(width=width, height=height, dpi=dpi, log=log, x=x, epoch=epoch)
+    picture = service.render(
+        session=session, run_id=run_id, owner=owner, name=name, options=opts,
+        if_none_match=if_none_match,
+    )  # fmt: skip
+    return picture_response(picture)

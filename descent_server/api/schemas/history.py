@@ -1,0 +1,80 @@
+"""Bodies of history, snapshots, loss surface and predict."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class EpochRow(BaseModel):
+    """The state after `epoch` updates (epoch 0 = before training)."""
+
+    epoch: int
+    loss: float | None = None
+    val_loss: float | None = None
+    accuracy: float | None = None
+    val_accuracy: float | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    grad_norms: dict[str, float | None] = Field(default_factory=dict)
+    weight_norms: dict[str, float | None] = Field(default_factory=dict)
+
+
+class HistoryPage(BaseModel):
+    """Epochs in order; pass `next_since_epoch` as `since_epoch` for the next page."""
+
+    run_id: str
+    epochs: list[EpochRow]
+    next_since_epoch: int | None = None
+
+
+class SnapshotList(BaseModel):
+    """Which epochs have a decision-boundary grid, and how to read the grids."""
+
+    epochs: list[int]
+    extent: list[float] = Field(description="[x1min, x1max, x2min, x2max]")
+    resolution: int
+    classes: list[Any]
+
+
+class SnapshotGrid(BaseModel):
+    """Predicted class indices, row-major: x2 rows × x1 columns."""
+
+    epoch: int
+    grid: list[list[int]]
+
+
+class Optimum(BaseModel):
+    """A point of the loss surface."""
+
+    a: float | None
+    b: float | None
+    loss: float | None
+
+
+class LossSurface(BaseModel):
+    """The loss over a grid of (a, b): loss[i][j] is at (a[j], b[i])."""
+
+    a: list[float]
+    b: list[float]
+    loss: list[list[float | None]]
+    optimum: Optimum
+    grid_optimum: Optimum
+
+
+class PredictRequest(BaseModel):
+    """Rows of inputs (`[[x1, x2], ...]`), or plain values for a one-feature run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: list[list[Finite]] | list[Finite] = Field(min_length=1, max_length=100_000)
+
+
+class PredictResponse(BaseModel):
+    """Predictions (class names for a classifier) and class probabilities in `classes` order."""
+
+    predictions: list[Any]
+    probabilities: list[list[float | None]] | None = None
+    classes: list[Any] | None = None

@@ -1,0 +1,139 @@
+"""Embedded (dev) mode: migrate, start a real Celery worker as a child, serve the API in front."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import uvicorn
+from sqlalchemy.engine import make_url
+
+from descent_server.settings import get_settings
+
+CELERY_APP = "descent_server.workers.celery_app"
+WORKER_STOP_GRACE_S = 10.0
+
+
+def worker_command(*, queues: str = "cpu", concurrency: int = 1) -> list[str]:
+    """Return the command line that starts one Celery worker (it runs the sweeper too)."""
+    return [
+        sys.executable, "-m", "celery", "-A", CELERY_APP, "worker",
+        "-Q", queues, "-c", str(concurrency), "--pool", "prefork",
+        "--loglevel", "info", "--hostname", f"dev-{os.getpid()}@%h",
+    ]  # fmt: skip
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM this child if the dev process dies without cleaning up."""
+    with contextlib.suppress(Exception):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def start_worker(cmd: list[str], env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start a worker in its own process group, so that stopping it reaches its pool children."""
+    return subprocess.Popen(
+        cmd,
+        env=dict(env) if env is not None else None,
+        start_new_session=True,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+    )
+
+
+def stop_worker(proc: subprocess.Popen[bytes], grace_s: float = WORKER_STOP_GRACE_S) -> int | None:
+    """Stop a worker: warm shutdown first, then kill whatever is left of its process group."""
+    pgid = proc.pid  # start_new_session made the worker its group's leader
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        # A task still training would hold a warm shutdown past the grace; its run is
+        # leased, so the sweeper takes it over after the next start.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace_s)
+    # Pool children or a stuck main process must not outlive the dev server.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+    return proc.returncode
+
+
+@contextlib.contextmanager
+def running_worker(cmd: list[str]) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a worker for the duration of the block and always stop it afterwards."""
+    proc = start_worker(cmd)
+    try:
+        yield proc
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            # A second Ctrl-C must not cut the clean-up short and orphan the worker.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stop_worker(proc)
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """A uvicorn server that prints where it serves once the socket is bound."""
+
+    def __init__(self, config: uvicorn.Config, banner: str) -> None:
+        super().__init__(config)
+        self.banner = banner
+
+    async def startup(self, sockets: list | None = None) -> None:  # type: ignore[type-arg]
+        await super().startup(sockets=sockets)
+        if self.started:
+            print(self.banner, flush=True)
+
+
+def _safe(url: str) -> str:
+    """Hide the password of a database URL."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def configure(*, data_dir: Path, auth: bool) -> None:
+    """Point this process and its children at the embedded configuration."""
+    # Environment variables are how the worker child gets the same settings as the API.
+    os.environ["DESCENT_DATA_DIR"] = str(data_dir.resolve())
+    os.environ["DESCENT_AUTH_ENABLED"] = "true" if auth else "false"
+    get_settings.cache_clear()
+
+
+def serve(*, host: str, port: int, data_dir: Path, auth: bool) -> None:
+    """Run the whole service in one terminal until Ctrl-C or SIGTERM."""
+    # SIGTERM must unwind through the `finally` below (uvicorn re-raises it after its own
+    # graceful shutdown), so that the worker is stopped and never orphaned.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    configure(data_dir=data_dir, auth=auth)
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    from descent_server.db.migrate import upgrade
+
+    upgrade()
+    config = uvicorn.Config(
+        "descent_server.api.app:create_app", factory=True, host=host, port=port, log_level="info"
+    )
+    # Bind before the worker starts: a taken port fails fast (exit 3) and leaves nothing behind.
+    sock = config.bind_socket()
+    url = f"http://{host}:{sock.getsockname()[1]}"
+    database = _safe(settings.resolved_database_url())
+    banner = (
+        f"descent is serving on {url} (dashboard /, docs /docs)\n"
+        f"  data: {settings.data_dir.resolve()}  database: {database}\n"
+        f"  auth: {'on (create a key: descent-server keys create --owner NAME)' if auth else 'off'}"
+    )
+    try:
+        with running_worker(worker_command()):
+            _AnnouncingServer(config, banner).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    print("descent stopped", flush=True)

@@ -1,0 +1,107 @@
+"""Lazy Keras: imported on first use, GPU memory taken as needed, device named for the run row.
+
+Importing this module imports neither Keras nor a backend; the backend is whatever
+KERAS_BACKEND says when `keras_module()` first runs (the worker sets it from settings).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from typing import Any
+
+
+@functools.cache
+def keras_module() -> Any:
+    """Import Keras once, with its backend told not to reserve the whole GPU up front."""
+    # Must be set before JAX initialises; a setdefault so an operator's choice still wins.
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        for gpu in tf.config.list_physical_devices("GPU"):
+            # RuntimeError: the GPU was initialised already (memory growth is fixed then).
+            with contextlib.suppress(RuntimeError):
+                tf.config.experimental.set_memory_growth(gpu, True)
+    return keras
+
+
+def device_info() -> tuple[str, str]:
+    """Return (device, backend) of the active Keras backend, e.g. ("cuda:0 NVIDIA H200", "jax")."""
+    backend = keras_module().backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+            return f"cuda:0 {name}", backend
+    elif backend == "jax":
+        import jax
+
+        dev = jax.devices()[0]
+        if dev.platform == "gpu":
+            return f"cuda:{dev.id} {dev.device_kind}", backend
+        if dev.platform != "cpu":
+            return f"{dev.platform}:{dev.id} {dev.device_kind}", backend
+    elif backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            idx = torch.cuda.current_device()
+            return f"cuda:{idx} {torch.cuda.get_device_name(idx)}", backend
+    return "cpu", backend
+
+
+def layer_names(n_hidden: int) -> list[str]:
+    """Return the names of the Dense layers: hidden_1 ... hidden_n, output."""
+    return [f"hidden_{i + 1}" for i in range(n_hidden)] + ["output"]
+
+
+def build_model(
+    n_inputs: int, hidden: tuple[int, ...], activation: str, n_outputs: int, output: str
+) -> Any:
+    """Return an uncompiled Keras functional model of Dense layers."""
+    keras = keras_module()
+    names = layer_names(len(hidden))
+    inputs = keras.Input(shape=(n_inputs,), name="features")
+    h = inputs
+    for units, name in zip(hidden, names, strict=False):
+        h = keras.layers.Dense(units, activation=activation, name=name)(h)
+    outputs = keras.layers.Dense(n_outputs, activation=output, name=names[-1])(h)
+    return keras.Model(inputs, outputs, name="mlp")
+
+
+def make_optimizer(name: str, learning_rate: float, momentum: float) -> Any:
+    """Return a Keras optimizer by API name (momentum applies to sgd and rmsprop)."""
+    opt = keras_module().optimizers
+    if name == "sgd":
+        return opt.SGD(learning_rate=learning_rate, momentum=momentum)
+    if name == "adam":
+        return opt.Adam(learning_rate=learning_rate)
+    if name == "rmsprop":
+        return opt.RMSprop(learning_rate=learning_rate, momentum=momentum)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def accuracy_metric(n_outputs: int) -> Any:
+    """Return the accuracy metric matching the output layer (logged as "accuracy")."""
+    metrics = keras_module().metrics
+    if n_outputs == 1:
+        return metrics.BinaryAccuracy(name="accuracy")
+    return metrics.CategoricalAccuracy(name="accuracy")
+
+
+def predict(model: Any, x: Any, chunk: int = 65_536) -> Any:
+    """Return the model's outputs for x as float64 numpy, computed on the backend's device."""
+    import numpy as np
+
+    ops = keras_module().ops
+    parts = [
+        ops.convert_to_numpy(model(x[i : i + chunk], training=False))
+        for i in range(0, len(x), chunk)
+    ]
+    return np.concatenate(parts).astype(np.float64)

@@ -1,0 +1,374 @@
+"""The MLP classifier engine: Keras 3 trains, every epoch is recorded as it happens.
+
+One `model.fit` runs all epochs; a Keras callback records each epoch at its end (validation
+metrics, per-layer weight norms, gradient norms by our own numpy backpropagation, the
+decision-boundary snapshot as one batched forward pass on the backend's device) and stops
+fit when asked. Only backend-neutral Keras APIs are used, so the same code runs on
+TensorFlow, JAX or PyTorch. Keras is imported on first use, never at module import.
+
+Numbers: epoch 0 is the model before training, its loss/accuracy taken over the whole
+training split. For epochs >= 1, loss/accuracy are what Keras's fit reports (the mean over
+that epoch's batches, as the course notebook prints them); val_loss/val_accuracy are taken
+at the weights after the epoch. Snapshots are taken every `snapshot_every` epochs, at
+epoch 0, and at the last epoch, when the data has exactly two features (otherwise they are
+skipped silently: a boundary over more than two inputs has no picture).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from descent_server.ml import keras_backend as kb
+from descent_server.ml.backprop import (
+    Network,
+    layer_norms,
+    loss_and_gradients,
+    loss_from_probabilities,
+)
+from descent_server.ml.keras_backend import device_info
+from descent_server.ml.mlp_config import MAX_FULL_WEIGHTS, MLPConfig, config_from_hyperparameters
+from descent_server.ml.mlp_model import MLPModel, Normalizer
+from descent_server.ml.types import EpochRecord, InvalidData, OnEpoch, ShouldStop
+
+__all__ = [
+    "MLPConfig", "MLPModel", "MLPResult", "config_from_hyperparameters", "device_info",
+    "mlp_analysis", "snapshot_extent", "snapshot_points", "train_mlp",
+]  # fmt: skip
+
+GRAD_ROWS = 2000  # gradient norms use at most this many training rows (a fixed random subset)
+NUMPY_FORWARD_WORK = 50_000_000  # rows × parameters up to which numpy does forward passes
+SNAPSHOT_MARGIN = 0.05  # the boundary grid reaches 5% of the data's range beyond it
+OnModel = Callable[[int, MLPModel], None]
+
+
+@dataclass
+class MLPResult:
+    """What training produced: status, final model, the recorded history and where it ran."""
+
+    status: str  # "succeeded" | "diverged" | "cancelled"
+    model: MLPModel  # the weights of the last recorded (finite) epoch
+    keras_model: Any
+    history: list[EpochRecord]
+    metrics: dict[str, float | None]
+    extent: list[float] | None
+    resolution: int | None
+    backend: str
+    device: str
+    seed: int
+    n_params: int
+    epochs_run: int = 0
+
+
+def check_data(x: Any, y: Any, classes: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Return (X float64 (n, d), y int64 (n,)) or raise InvalidData saying what is wrong."""
+    x = np.asarray(x, dtype=np.float64)
+    y_raw = np.asarray(y)
+    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 1:
+        raise InvalidData(f"features must be a 2-D array with >= 2 rows, got shape {x.shape}")
+    if y_raw.shape != (x.shape[0],):
+        raise InvalidData(f"labels must have shape ({x.shape[0]},), got {y_raw.shape}")
+    if not np.all(np.isfinite(x)):
+        raise InvalidData("features contain NaN or infinite values")
+    if len(classes) < 2:
+        raise InvalidData("a classifier needs at least two classes")
+    if not np.issubdtype(y_raw.dtype, np.number) or not np.all(np.isfinite(y_raw)):
+        raise InvalidData("labels must be class indices")
+    labels = y_raw.astype(np.int64)
+    if np.any(labels != y_raw) or labels.min() < 0 or labels.max() >= len(classes):
+        raise InvalidData(f"labels must be class indices in 0..{len(classes) - 1}")
+    if np.unique(labels).size < 2:
+        raise InvalidData("labels hold only one class: nothing to tell apart")
+    return x, labels
+
+
+def split_rows(
+    y: np.ndarray, fraction: float, how: str, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return sorted (train, validation) row indices: a seeded stratified split or the tail."""
+    n = len(y)
+    if how == "tail":  # Keras's validation_split: the last rows, unshuffled
+        cut = int(n * (1.0 - fraction))
+        return np.arange(cut), np.arange(cut, n)
+    rng = np.random.default_rng(seed)
+    val = [
+        rng.permutation(rows)[: int(round(fraction * len(rows)))]
+        for rows in (np.flatnonzero(y == c) for c in np.unique(y))
+    ]
+    val_idx = np.sort(np.concatenate(val))
+    return np.setdiff1d(np.arange(n), val_idx), val_idx
+
+
+def snapshot_extent(x: np.ndarray) -> list[float]:
+    """Return [x1min, x1max, x2min, x2max]: the data's range plus a small margin."""
+    lo, hi = x[:, :2].min(axis=0), x[:, :2].max(axis=0)
+    pad = np.where(hi > lo, (hi - lo) * SNAPSHOT_MARGIN, 0.5)
+    return [
+        float(lo[0] - pad[0]),
+        float(hi[0] + pad[0]),
+        float(lo[1] - pad[1]),
+        float(hi[1] + pad[1]),
+    ]
+
+
+def snapshot_points(extent: Sequence[float], resolution: int) -> np.ndarray:
+    """Return the grid's points (resolution², 2) in data units, x1 varying fastest.
+
+    Grid rows are x2 = linspace(x2min, x2max) ascending, columns x1 = linspace(x1min, x1max).
+    """
+    x1 = np.linspace(extent[0], extent[1], resolution)
+    x2 = np.linspace(extent[2], extent[3], resolution)
+    g1, g2 = np.meshgrid(x1, x2)
+    return np.column_stack([g1.ravel(), g2.ravel()])
+
+
+def count_params(n_inputs: int, hidden: Sequence[int], n_outputs: int) -> int:
+    """Return the number of weights and biases of a Dense stack."""
+    sizes = [n_inputs, *hidden, n_outputs]
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+
+
+def _n_outputs(config: MLPConfig, n_classes: int) -> int:
+    return 1 if n_classes == 2 and config.output_for(n_classes) == "sigmoid" else n_classes
+
+
+def mlp_analysis(x: np.ndarray, classes: Sequence[Any], config: MLPConfig) -> dict[str, Any]:
+    """Return the run's analysis dict known before training (API.md's MLP `analysis`)."""
+    out: dict[str, Any] = {
+        "classes": list(classes),
+        "n_params": count_params(
+            x.shape[1], config.hidden_layers, _n_outputs(config, len(classes))
+        ),
+        "snapshot_every": config.snapshot_every,
+    }
+    if x.shape[1] == 2 and config.snapshot_every > 0:
+        out["extent"] = snapshot_extent(np.asarray(x, dtype=np.float64))
+        out["resolution"] = config.snapshot_resolution
+    return out
+
+
+def _accuracy(p: np.ndarray, y: np.ndarray) -> float:
+    pred = (p[:, 0] > 0.5).astype(np.int64) if p.shape[1] == 1 else np.argmax(p, axis=1)
+    return float(np.mean(pred == y))
+
+
+def _interleave(kernels: list[np.ndarray], biases: list[np.ndarray]) -> list[np.ndarray]:
+    # Keras's get_weights()/set_weights() order: kernel, bias of layer 1, then layer 2...
+    return [a for pair in zip(kernels, biases, strict=True) for a in pair]
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+Split = tuple[np.ndarray, np.ndarray, np.ndarray]  # inputs (float32), targets, class indices
+
+
+class _Recorder:
+    """Turns the model's state at an epoch's end into an EpochRecord and decides on stopping."""
+
+    def __init__(self, *, model: Any, config: MLPConfig, output: str, loss: str, names: list[str],
+                 train: Split, val: Split | None, grad: tuple[np.ndarray, np.ndarray],
+                 grid: np.ndarray | None, n_params: int,
+                 on_epoch: OnEpoch | None, should_stop: ShouldStop | None,
+                 make_model: Callable[[list[np.ndarray], list[np.ndarray]], MLPModel],
+                 on_model: OnModel | None) -> None:  # fmt: skip
+        self.model, self.config, self.names = model, config, names
+        self.output, self.loss, self.n_params = output, loss, n_params
+        self.train, self.val, self.grad, self.grid = train, val, grad, grid
+        self.on_epoch, self.should_stop = on_epoch, should_stop
+        self.make_model, self.on_model = make_model, on_model
+        self.history: list[EpochRecord] = []
+        self.weights: tuple[list[np.ndarray], list[np.ndarray]] | None = None
+        self.status = "succeeded"
+
+    def record(self, epoch: int, logs: dict[str, Any] | None) -> bool:
+        """Record `epoch` (logs None: measure the training split); return True to stop."""
+        weights = self.model.get_weights()
+        kernels, biases = weights[0::2], weights[1::2]
+        if logs is None:
+            p = self._predict(self.train[0], kernels, biases)
+            loss = loss_from_probabilities(self.loss, self.train[1], p)
+            accuracy: float | None = _accuracy(p, self.train[2])
+        else:
+            loss, accuracy = logs.get("loss"), logs.get("accuracy")
+        if not _finite(loss) or not all(np.all(np.isfinite(w)) for w in weights):
+            self.status = "diverged"  # the history ends at the last finite epoch
+            return True
+        net = Network([w.astype(np.float64) for w in kernels],
+                      [b.astype(np.float64) for b in biases],
+                      self.config.activation, self.output)  # fmt: skip
+        _, grad_w, grad_b = loss_and_gradients(net, self.grad[0], self.grad[1], self.loss)
+        val_loss = val_acc = None
+        if self.val is not None:
+            p = self._predict(self.val[0], kernels, biases)
+            val_loss = loss_from_probabilities(self.loss, self.val[1], p)
+            val_acc = _accuracy(p, self.val[2])
+        record = EpochRecord(
+            epoch=epoch,
+            loss=float(loss),  # type: ignore[arg-type]
+            val_loss=val_loss,
+            accuracy=None if accuracy is None else float(accuracy),
+            val_accuracy=val_acc,
+            params=self._params(kernels, biases),
+            grad_norms=dict(zip(self.names, layer_norms(grad_w, grad_b), strict=True)),
+            weight_norms=dict(zip(self.names, layer_norms(kernels, biases), strict=True)),
+            snapshot=self._snapshot(epoch, kernels, biases),
+        )
+        self.weights = (kernels, biases)
+        self.history.append(record)
+        if self.on_epoch is not None:
+            self.on_epoch(record)
+        if self.on_model is not None:
+            self.on_model(epoch, self.make_model(kernels, biases))
+        if self.should_stop is not None and self.should_stop():
+            self.status = "cancelled"
+            return True
+        return False
+
+    def _predict(
+        self, x: np.ndarray, kernels: list[np.ndarray], biases: list[np.ndarray]
+    ) -> np.ndarray:
+        # Small work: numpy on the weights already fetched beats a backend call's overhead;
+        # big work (large data, wide layers): the backend's device does it.
+        if x.shape[0] * self.n_params <= NUMPY_FORWARD_WORK:
+            net = Network(kernels, biases, self.config.activation, self.output)
+            return net.predict(x).astype(np.float64)
+        return kb.predict(self.model, x)
+
+    def _params(self, kernels: list[np.ndarray], biases: list[np.ndarray]) -> dict[str, Any]:
+        if self.config.weights != "full":
+            return {}
+        params: dict[str, Any] = {}
+        for name, w, b in zip(self.names, kernels, biases, strict=True):
+            params[f"{name}/kernel"], params[f"{name}/bias"] = w.tolist(), b.tolist()
+        return params
+
+    def _snapshot(
+        self, epoch: int, kernels: list[np.ndarray], biases: list[np.ndarray]
+    ) -> np.ndarray | None:
+        every = self.config.snapshot_every
+        if self.grid is None or not (epoch % every == 0 or epoch == self.config.epochs):
+            return None
+        p = self._predict(self.grid, kernels, biases)
+        cls = (p[:, 0] > 0.5) if p.shape[1] == 1 else np.argmax(p, axis=1)
+        res = self.config.snapshot_resolution
+        return cls.astype(np.uint8).reshape(res, res)
+
+
+def _callback(keras: Any, recorder: _Recorder) -> Any:
+    class EpochRecorder(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            if recorder.record(epoch + 1, logs or {}):
+                self.model.stop_training = True
+
+    return EpochRecorder()
+
+
+def train_mlp(
+    X: np.ndarray,
+    y: np.ndarray,
+    classes: Sequence[Any],
+    config: MLPConfig,
+    on_epoch: OnEpoch | None = None,
+    should_stop: ShouldStop | None = None,
+    *,
+    on_model: OnModel | None = None,
+    initial_model: MLPModel | None = None,
+    start_epoch: int = 0,
+) -> MLPResult:
+    """Train an MLP classifier on X (n, d) and class indices y, recording every epoch.
+
+    on_model(epoch, model) gets the weights after each recorded epoch (for a weights artifact);
+    initial_model + start_epoch resume a run: no epoch-0 record, epochs start_epoch+1.. follow.
+    """
+    x, labels = check_data(X, y, classes)
+    k, d = len(classes), x.shape[1]
+    output, loss = config.output_for(k), config.loss_for(k)
+    n_out = _n_outputs(config, k)
+    n_params = count_params(d, config.hidden_layers, n_out)
+    if config.weights == "full" and n_params > MAX_FULL_WEIGHTS:
+        raise InvalidData(
+            f'weights="full" allows up to {MAX_FULL_WEIGHTS} parameters, not {n_params}'
+        )
+    seed = config.seed if config.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+    normalizer = initial_model.normalizer if initial_model else Normalizer.fit(config.normalize, x)
+    xn = normalizer.apply(x)
+    targets = labels[:, None].astype(np.float64) if n_out == 1 else np.eye(k)[labels]
+    train, val = split_rows(labels, config.validation_split, config.validation, seed)
+    if train.size == 0:
+        raise InvalidData("no training rows are left after the validation split")
+
+    keras = kb.keras_module()
+    keras.backend.clear_session()  # forget earlier runs' graphs and layer-name counters
+    keras.utils.set_random_seed(seed)  # Keras 3 seeds its initialisers from this alone
+    model = kb.build_model(d, config.hidden_layers, config.activation, n_out, output)
+    steps = math.ceil(train.size / config.batch_size)
+    model.compile(
+        optimizer=kb.make_optimizer(config.optimizer, config.learning_rate, config.momentum),
+        loss=loss,
+        metrics=[kb.accuracy_metric(n_out)],
+        steps_per_execution=steps,  # one backend call per epoch instead of one per batch
+    )
+    if initial_model is not None:
+        model.set_weights(_interleave(initial_model.kernels, initial_model.biases))
+
+    def make_model(kernels: list[np.ndarray], biases: list[np.ndarray]) -> MLPModel:
+        return MLPModel(
+            list(kernels), list(biases), config.activation, output, normalizer, list(classes)
+        )
+
+    grad_rows = np.random.default_rng(seed).permutation(train)[:GRAD_ROWS]
+    extent = snapshot_extent(x) if d == 2 and config.snapshot_every > 0 and k <= 256 else None
+    x32 = xn.astype(np.float32)
+    recorder = _Recorder(
+        model=model, config=config, output=output, loss=loss,
+        names=kb.layer_names(len(config.hidden_layers)),
+        train=(x32[train], targets[train], labels[train]),
+        val=(x32[val], targets[val], labels[val]) if val.size else None, n_params=n_params,
+        grad=(xn[grad_rows], targets[grad_rows]),
+        grid=None if extent is None else
+        normalizer.apply(snapshot_points(extent, config.snapshot_resolution)).astype(np.float32),
+        on_epoch=on_epoch, should_stop=should_stop, make_model=make_model, on_model=on_model,
+    )  # fmt: skip
+
+    stop = False
+    if start_epoch == 0:
+        stop = recorder.record(0, None)
+    if not stop and config.epochs > start_epoch:
+        model.fit(
+            x32[train], targets[train].astype(np.float32),
+            batch_size=config.batch_size, epochs=config.epochs, initial_epoch=start_epoch,
+            shuffle=True, verbose=0, callbacks=[_callback(keras, recorder)],
+        )  # fmt: skip
+
+    if recorder.weights is None:  # diverged before any record: keep the initial weights
+        raise InvalidData("the model's loss was not finite at the start of training")
+    kernels, biases = recorder.weights
+    if recorder.status == "diverged":
+        model.set_weights(_interleave(kernels, biases))
+    last = recorder.history[-1]
+    device, backend = device_info()
+    return MLPResult(
+        status=recorder.status,
+        model=make_model(kernels, biases),
+        keras_model=model,
+        history=recorder.history,
+        metrics={
+            "loss": last.loss,
+            "val_loss": last.val_loss,
+            "accuracy": last.accuracy,
+            "val_accuracy": last.val_accuracy,
+        },  # fmt: skip
+        extent=extent,
+        resolution=config.snapshot_resolution if extent is not None else None,
+        backend=backend,
+        device=device,
+        seed=seed,
+        n_params=n_params,
+        epochs_run=last.epoch,
+    )

@@ -1,0 +1,123 @@
+"""A trained MLP as plain numpy: serialisable without pickle, servable without Keras."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from descent_server.ml.backprop import Network
+
+NORMALIZE_KINDS = ("minmax", "standard", "none")
+_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Normalizer:
+    """Maps raw features to the network's inputs: (x - offset) / scale, column by column."""
+
+    kind: str
+    offset: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, kind: str, x: np.ndarray) -> Normalizer:
+        """Return the normalizer of `kind` fitted to the columns of x."""
+        if kind == "minmax":
+            offset, scale = x.min(axis=0), x.max(axis=0) - x.min(axis=0)
+        elif kind == "standard":
+            offset, scale = x.mean(axis=0), x.std(axis=0)
+        elif kind == "none":
+            offset, scale = np.zeros(x.shape[1]), np.ones(x.shape[1])
+        else:
+            raise ValueError(f"normalize must be one of {NORMALIZE_KINDS}, not {kind!r}")
+        # A constant column carries no information; map it to 0 instead of dividing by 0.
+        scale = np.where(scale > 0, scale, 1.0)
+        return cls(kind, offset.astype(np.float64), scale.astype(np.float64))
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """Return x in the network's input units."""
+        return (x - self.offset) / self.scale
+
+
+def _jsonable(value: Any) -> Any:
+    # numpy scalars (np.int64(3), np.str_("a")) become plain Python values.
+    return value.item() if isinstance(value, np.generic) else value
+
+
+@dataclass(frozen=True)
+class MLPModel:
+    """Dense-layer weights plus what is needed to use them on raw data."""
+
+    kernels: list[np.ndarray]
+    biases: list[np.ndarray]
+    activation: str
+    output: str
+    normalizer: Normalizer
+    classes: list[Any]
+
+    @property
+    def network(self) -> Network:
+        """Return the numpy network of these weights."""
+        return Network(self.kernels, self.biases, self.activation, self.output)
+
+    @property
+    def n_params(self) -> int:
+        """Return the number of trainable numbers."""
+        return int(sum(w.size + b.size for w, b in zip(self.kernels, self.biases, strict=True)))
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Return class probabilities (n, len(classes)) for raw inputs x (n, d), in numpy."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 1 and self.kernels[0].shape[0] == 1:
+            x = x.reshape(-1, 1)
+        if x.ndim != 2 or x.shape[1] != self.kernels[0].shape[0]:
+            raise ValueError(f"expected inputs of shape (n, {self.kernels[0].shape[0]})")
+        out = self.network.predict(self.normalizer.apply(x))
+        if out.shape[1] == 1:  # one sigmoid unit: P(class 1)
+            return np.hstack([1.0 - out, out])
+        if self.output == "sigmoid":  # independent sigmoids: rescale to sum to 1
+            return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)
+        return out
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Return the predicted class index for each row of raw inputs x."""
+        return np.argmax(self.predict_proba(x), axis=1)
+
+    def to_bytes(self) -> bytes:
+        """Serialise to an .npz archive (no pickle: metadata is a JSON string)."""
+        meta = {
+            "format": _FORMAT,
+            "activation": self.activation,
+            "output": self.output,
+            "normalize": self.normalizer.kind,
+            "classes": [_jsonable(c) for c in self.classes],
+            "layers": len(self.kernels),
+        }
+        arrays = {"meta": np.array(json.dumps(meta))}
+        arrays["offset"], arrays["scale"] = self.normalizer.offset, self.normalizer.scale
+        for i, (w, b) in enumerate(zip(self.kernels, self.biases, strict=True)):
+            arrays[f"kernel_{i}"], arrays[f"bias_{i}"] = w, b
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> MLPModel:
+        """Load a model written by to_bytes()."""
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            meta = json.loads(str(npz["meta"]))
+            if meta.get("format") != _FORMAT:
+                raise ValueError(f"unknown MLP weights format {meta.get('format')!r}")
+            n = meta["layers"]
+            return cls(
+                kernels=[npz[f"kernel_{i}"] for i in range(n)],
+                biases=[npz[f"bias_{i}"] for i in range(n)],
+                activation=meta["activation"],
+                output=meta["output"],
+                normalizer=Normalizer(meta["normalize"], npz["offset"], npz["scale"]),
+                classes=list(meta["classes"]),
+            )

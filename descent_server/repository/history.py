@@ -1,0 +1,423 @@
+"""The history store: a run's epochs, boundary snapshots and artifacts.
+
+Writes come from the worker in batches, fenced by its attempt, idempotent on (run_id, epoch);
+on PostgreSQL new rows go in with COPY (an upsert only for epochs already stored). Reads go
+through the raw DB-API cursor: a 100,000-epoch history is the case to be fast for.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import orjson
+from sqlalchemy import Connection, delete, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from descent_server.db.models import Artifact, Run, Snapshot, utcnow
+from descent_server.ml.types import EpochRecord
+from descent_server.repository.leases import fenced_update
+
+METRICS = ("loss", "val_loss", "accuracy", "val_accuracy")
+EXTRA = ("params", "grad_norms", "weight_norms")
+FIELDS = ("epoch", *METRICS, *EXTRA)
+_JSON = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+_COLUMNS = "run_id, epoch, loss, val_loss, accuracy, val_accuracy, extra"
+_UPSERT = (
+    f"INSERT INTO epoch ({_COLUMNS}) VALUES ({{marks}}) ON CONFLICT (run_id, epoch) DO UPDATE "
+    "SET loss = excluded.loss, val_loss = excluded.val_loss, accuracy = excluded.accuracy, "
+    "val_accuracy = excluded.val_accuracy, extra = excluded.extra"
+)
+_SELECT = "SELECT epoch, loss, val_loss, accuracy, val_accuracy, extra FROM epoch"
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """Rows in epoch order, and the cursor for the next page (None when there is none)."""
+
+    rows: list[dict[str, Any]]
+    next_since_epoch: int | None
+
+
+@dataclass(frozen=True)
+class StoredArtifact:
+    """A stored file of a run."""
+
+    media_type: str
+    content: bytes
+    created_at: datetime
+    epoch: int | None = None
+
+
+def finite(value: Any) -> float | None:
+    """Return `value` as a float, or None when it is missing, NaN or infinite."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def _row(run_id: str, record: EpochRecord) -> tuple[Any, ...]:
+    extra = {"params": record.params, "grad_norms": record.grad_norms}
+    extra["weight_norms"] = record.weight_norms
+    return (
+        run_id,
+        int(record.epoch),
+        finite(record.loss),
+        finite(record.val_loss),
+        finite(record.accuracy),
+        finite(record.val_accuracy),
+        # orjson writes NaN and infinities as null, so stored JSON is always valid JSON.
+        orjson.dumps(extra, option=_JSON, default=_default).decode(),
+    )
+
+
+def metrics_of(record: EpochRecord) -> dict[str, float | None]:
+    """Return run.metrics for the latest record."""
+    return {name: finite(getattr(record, name)) for name in METRICS}
+
+
+def append_epochs(
+    session: Session,
+    run_id: str,
+    attempt: int,
+    records: Sequence[EpochRecord],
+    *,
+    now: datetime | None = None,
+) -> bool:
+    """Store a batch of epochs (and their snapshots) if `attempt` holds the run; else False.
+
+    Also moves run.progress_epoch, run.metrics, the heartbeat and run.version, in the caller's
+    transaction. Epochs already stored are overwritten (a restarted attempt wins).
+    """
+    now = now or utcnow()
+    if not records:
+        return fenced_update(session, run_id, attempt, heartbeat_at=now)
+    last = max(records, key=lambda r: r.epoch)
+    # The fenced UPDATE comes first: it locks the run row until commit, so the lease cannot
+    # change hands while the epochs go in.
+    moved = fenced_update(
+        session,
+        run_id,
+        attempt,
+        progress_epoch=int(last.epoch),
+        metrics=metrics_of(last),
+        heartbeat_at=now,
+        version=Run.version + 1,
+    )
+    if not moved:
+        return False
+    rows = list({int(r.epoch): _row(run_id, r) for r in records}.values())
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        _write_postgres(conn, run_id, rows)
+    else:
+        conn.exec_driver_sql(_UPSERT.format(marks=", ".join("?" * 7)), rows)
+    grids = [(r.epoch, r.snapshot) for r in records if r.snapshot is not None]
+    if grids:
+        _write_snapshots(session, run_id, grids)
+    return True
+
+
+def _write_postgres(conn: Connection, run_id: str, rows: list[tuple[Any, ...]]) -> None:
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute("SELECT max(epoch) FROM epoch WHERE run_id = %s", (run_id,))
+        stored = cursor.fetchone()[0]
+        stored = -1 if stored is None else stored
+        again = [row for row in rows if row[1] <= stored]
+        if again:
+            cursor.executemany(_UPSERT.format(marks=", ".join(["%s"] * 7)), again)
+        fresh = [row for row in rows if row[1] > stored]
+        if fresh:
+            # COPY is the fast path: about 3x an INSERT per row, even batched.
+            with cursor.copy(f"COPY epoch ({_COLUMNS}) FROM STDIN") as copy:
+                for row in fresh:
+                    copy.write_row(row)
+    finally:
+        cursor.close()
+
+
+def _upsert(session: Session, model: Any, values: list[dict[str, Any]], keys: list[str]) -> None:
+    dialect = session.connection().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(model)
+    updates = {c: stmt.excluded[c] for c in values[0] if c not in keys}
+    session.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates), values)
+
+
+def _write_snapshots(session: Session, run_id: str, grids: list[tuple[int, np.ndarray]]) -> None:
+    values = [
+        {"run_id": run_id, "epoch": int(epoch), "grid": encode_grid(grid)} for epoch, grid in grids
+    ]
+    _upsert(session, Snapshot, values, ["run_id", "epoch"])
+
+
+def encode_grid(grid: np.ndarray) -> bytes:
+    """Compress a uint8 class grid (class regions compress ~50x)."""
+    return zlib.compress(np.ascontiguousarray(grid, dtype=np.uint8).tobytes(), 1)
+
+
+def truncate_history(session: Session, run_id: str, attempt: int, after_epoch: int) -> bool:
+    """Delete epochs and snapshots past `after_epoch` (a restarted attempt), fenced."""
+    if not fenced_update(
+        session, run_id, attempt, progress_epoch=after_epoch, version=Run.version + 1
+    ):
+        return False
+    session.execute(delete(Snapshot).where(Snapshot.run_id == run_id, Snapshot.epoch > after_epoch))
+    session.connection().exec_driver_sql(
+        "DELETE FROM epoch WHERE run_id = " + _mark(session) + " AND epoch > " + _mark(session),
+        (run_id, after_epoch),
+    )
+    return True
+
+
+# ---- reads ------------------------------------------------------------------------------
+
+
+def _mark(session: Session) -> str:
+    return "%s" if session.connection().dialect.name == "postgresql" else "?"
+
+
+def _fetch(session: Session, sql: str, params: Sequence[Any]) -> list[Any]:
+    """Run `sql` (with `?` marks) on the session's connection, skipping SQLAlchemy's rows."""
+    mark = _mark(session)
+    if mark != "?":
+        sql = sql.replace("?", mark)
+    cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, tuple(params))
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _to_dict(row: Sequence[Any]) -> dict[str, Any]:
+    extra = orjson.loads(row[5]) if row[5] else {}
+    return {
+        "epoch": row[0],
+        "loss": finite(row[1]),
+        "val_loss": finite(row[2]),
+        "accuracy": finite(row[3]),
+        "val_accuracy": finite(row[4]),
+        "params": extra.get("params") or {},
+        "grad_norms": extra.get("grad_norms") or {},
+        "weight_norms": extra.get("weight_norms") or {},
+    }
+
+
+def read_history(
+    session: Session, run_id: str, since_epoch: int | None = None, limit: int | None = None
+) -> HistoryPage:
+    """Return the epochs after `since_epoch` (exclusive), at most `limit`, in order."""
+    sql, params = _SELECT + " WHERE run_id = ?", [run_id]
+    if since_epoch is not None:
+        sql += " AND epoch > ?"
+        params.append(since_epoch)
+    sql += " ORDER BY epoch"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit + 1)  # one more tells whether another page exists
+    rows = _fetch(session, sql, params)
+    more = limit is not None and len(rows) > limit
+    rows = rows[:limit] if more else rows
+    return HistoryPage([_to_dict(r) for r in rows], rows[-1][0] if more else None)
+
+
+def read_history_json(
+    session: Session, run_id: str, since_epoch: int | None = None, limit: int | None = None
+) -> tuple[bytes, int | None]:
+    """Return `read_history`'s rows as a JSON array (bytes) and the next cursor, fast.
+
+    The stored extra JSON is spliced in as it is, never parsed: for a long history this is
+    several times faster than building dicts and encoding them again.
+    """
+    sql, params = _SELECT + " WHERE run_id = ?", [run_id]
+    if since_epoch is not None:
+        sql += " AND epoch > ?"
+        params.append(since_epoch)
+    sql += " ORDER BY epoch"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit + 1)
+    rows = _fetch(session, sql, params)
+    more = limit is not None and len(rows) > limit
+    rows = rows[:limit] if more else rows
+    body = ",".join(
+        f'{{"epoch":{r[0]},"loss":{_js(r[1])},"val_loss":{_js(r[2])},"accuracy":{_js(r[3])},'
+        f'"val_accuracy":{_js(r[4])},{(r[5] if r[5] and r[5] != "{}" else _NO_EXTRA)[1:]}'
+        for r in rows
+    )
+    return f"[{body}]".encode(), rows[-1][0] if more else None
+
+
+_NO_EXTRA = '{"params":{},"grad_norms":{},"weight_norms":{}}'
+
+
+def _js(value: float | None) -> str:
+    # repr() of a float is its shortest round-trip form, which is valid JSON when finite.
+    return "null" if value is None or not math.isfinite(value) else repr(float(value))
+
+
+def last_epoch(session: Session, run_id: str) -> dict[str, Any] | None:
+    """Return the last stored epoch row of a run, or None before any."""
+    rows = _fetch(session, _SELECT + " WHERE run_id = ? ORDER BY epoch DESC LIMIT 1", [run_id])
+    return _to_dict(rows[0]) if rows else None
+
+
+def count_epochs(session: Session, run_id: str) -> int:
+    """Return how many epoch rows a run has."""
+    return int(_fetch(session, "SELECT count(*) FROM epoch WHERE run_id = ?", [run_id])[0][0])
+
+
+_DOWNSAMPLE = f"""
+WITH s AS MATERIALIZED (
+    SELECT epoch, loss, CAST(epoch - :lo - 1 AS BIGINT) * :buckets / :span AS k
+    FROM epoch WHERE run_id = :run_id AND epoch > :lo AND epoch < :hi AND loss IS NOT NULL),
+g AS (SELECT k, min(loss) AS low, max(loss) AS high FROM s GROUP BY k),
+pick AS (SELECT min(s.epoch) AS epoch FROM s JOIN g ON s.k = g.k
+         WHERE s.loss = g.low OR s.loss = g.high GROUP BY s.k, s.loss = g.low)
+{_SELECT} WHERE run_id = :run_id
+    AND (epoch IN (SELECT epoch FROM pick) OR epoch = :lo OR epoch = :hi)
+ORDER BY epoch
+"""
+
+
+def downsample(session: Session, run_id: str, max_points: int) -> list[dict[str, Any]]:
+    """Return at most `max_points` rows that keep the loss curve's shape.
+
+    The first and last epoch, and the lowest and highest loss of each of (max_points - 2) / 2
+    equal epoch buckets in between. The buckets are computed in SQL: only the picked rows
+    leave the database.
+    """
+    max_points = max(int(max_points), 2)
+    lo, hi = _fetch(session, "SELECT min(epoch), max(epoch) FROM epoch WHERE run_id = ?",
+                    [run_id])[0]  # fmt: skip
+    if lo is None or hi - lo + 1 <= max_points:
+        return read_history(session, run_id).rows
+    params = {"run_id": run_id, "lo": lo, "hi": hi, "buckets": (max_points - 2) // 2}
+    params["span"] = hi - lo - 1
+    rows = session.execute(text(_DOWNSAMPLE), params)
+    return [_to_dict(row) for row in rows]
+
+
+def pick_min_max(values: np.ndarray, max_points: int) -> np.ndarray:
+    """Return sorted indices: first, last, and each bucket's min and max (NaN-safe)."""
+    n = values.size
+    if n <= max_points:
+        return np.arange(n)
+    buckets = max((max_points - 2) // 2, 1)
+    inner = np.arange(1, n - 1)
+    bucket = (inner - 1) * buckets // (n - 2)
+    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    segment = values[1:-1]
+    low = np.where(np.isnan(segment), np.inf, segment)
+    high = np.where(np.isnan(segment), -np.inf, segment)
+    # The first position in each bucket equal to its min (max) is its argmin (argmax).
+    at_min = low == np.minimum.reduceat(low, starts)[bucket]
+    at_max = high == np.maximum.reduceat(high, starts)[bucket]
+    first_min = np.unique(bucket[at_min], return_index=True)[1]
+    first_max = np.unique(bucket[at_max], return_index=True)[1]
+    picked = np.r_[0, inner[at_min][first_min], inner[at_max][first_max], n - 1]
+    return np.unique(picked)
+
+
+def history_csv_rows(session: Session, run_id: str, page: int = 10_000) -> Iterator[list[Any]]:
+    """Yield the CSV header, then one list of cells per epoch (params flattened)."""
+    since: int | None = None
+    columns: list[tuple[str, str]] | None = None
+    while True:
+        batch = read_history(session, run_id, since_epoch=since, limit=page)
+        for row in batch.rows:
+            if columns is None:
+                columns = [(group, key) for group in EXTRA for key in row[group]]
+                yield [*FIELDS[:5], *(_csv_name(g, k) for g, k in columns)]
+            yield [row[f] for f in FIELDS[:5]] + [_cell(row[g].get(k)) for g, k in columns]
+        if batch.next_since_epoch is None:
+            break
+        since = batch.next_since_epoch
+    if columns is None:
+        yield list(FIELDS[:5])
+
+
+def _csv_name(group: str, key: str) -> str:
+    return key if group == "params" else f"{group}.{key}"
+
+
+def _cell(value: Any) -> Any:
+    if value is None or isinstance(value, int | float | str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+# ---- snapshots and artifacts ------------------------------------------------------------
+
+
+def snapshot_epochs(session: Session, run_id: str) -> list[int]:
+    """Return the epochs that have a boundary snapshot, ascending."""
+    rows = session.execute(
+        select(Snapshot.epoch).where(Snapshot.run_id == run_id).order_by(Snapshot.epoch)
+    )
+    return [row[0] for row in rows]
+
+
+def get_snapshot(session: Session, run_id: str, epoch: int) -> bytes | None:
+    """Return a snapshot grid as resolution² uint8 bytes (x2 rows × x1 columns), or None."""
+    grid = session.execute(
+        select(Snapshot.grid).where(Snapshot.run_id == run_id, Snapshot.epoch == epoch)
+    ).scalar_one_or_none()
+    return None if grid is None else zlib.decompress(grid)
+
+
+def iter_snapshots(session: Session, run_id: str) -> Iterator[tuple[int, bytes]]:
+    """Yield (epoch, grid bytes) for every snapshot of a run, in epoch order (for the GIF)."""
+    rows = session.execute(
+        select(Snapshot.epoch, Snapshot.grid)
+        .where(Snapshot.run_id == run_id)
+        .order_by(Snapshot.epoch)
+    )
+    for epoch, grid in rows:
+        yield epoch, zlib.decompress(grid)
+
+
+def put_artifact(
+    session: Session,
+    run_id: str,
+    name: str,
+    content: bytes,
+    media_type: str,
+    *,
+    attempt: int | None = None,
+    epoch: int | None = None,
+) -> bool:
+    """Store (or replace) a run's file; with `attempt`, only while that attempt holds the run."""
+    if attempt is not None and not fenced_update(session, run_id, attempt, heartbeat_at=utcnow()):
+        return False
+    values = {"run_id": run_id, "name": name, "media_type": media_type, "content": content}
+    values["epoch"] = epoch
+    _upsert(session, Artifact, [{**values, "created_at": utcnow()}], ["run_id", "name"])
+    return True
+
+
+def get_artifact(session: Session, run_id: str, name: str) -> StoredArtifact | None:
+    """Return a run's stored file, or None."""
+    row = session.execute(
+        select(Artifact.media_type, Artifact.content, Artifact.created_at, Artifact.epoch).where(
+            Artifact.run_id == run_id, Artifact.name == name
+        )
+    ).first()
+    return None if row is None else StoredArtifact(*row)

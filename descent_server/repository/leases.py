@@ -1,0 +1,239 @@
+"""The run row is the lease: claims, heartbeats and every worker write, fenced by attempt.
+
+Each function is one conditional UPDATE (compare-and-set), so two workers or a worker and
+the sweeper never both win, on SQLite and PostgreSQL alike. None of them commits: the caller
+owns the transaction. `version` is bumped on every change a client can see (not on a bare
+heartbeat, which no API field shows).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from descent_server.db.models import Run, utcnow
+from descent_server.settings import get_settings
+
+FINAL_STATUSES = ("succeeded", "diverged", "failed", "cancelled")
+WORKER_LOST = {"code": "worker_lost", "message": "the worker running this run stopped"}
+
+
+def fenced_update(session: Session, run_id: str, attempt: int, **values: Any) -> bool:
+    """Update the run only while `attempt` holds its lease (running); True if it did."""
+    stmt = (
+        update(Run)
+        .where(Run.id == run_id, Run.attempt == attempt, Run.status == "running")
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
+
+
+def _claimable(now: datetime, lease_timeout_s: float) -> Any:
+    stale_before = now - timedelta(seconds=lease_timeout_s)
+    stale = or_(Run.heartbeat_at.is_(None), Run.heartbeat_at < stale_before)
+    return or_(Run.status == "queued", and_(Run.status == "running", stale))
+
+
+def claim(
+    session: Session,
+    run_id: str,
+    *,
+    lease_timeout_s: float | None = None,
+    max_attempts: int | None = None,
+    now: datetime | None = None,
+) -> int | None:
+    """Take the lease of a queued (or abandoned running) run; return the new attempt or None.
+
+    A run that has used `max_attempts` is failed with `worker_lost` instead, and one whose
+    cancel was requested is cancelled; both return None, as does a run someone else holds.
+    """
+    settings = get_settings()
+    lease_timeout_s = settings.lease_timeout_s if lease_timeout_s is None else lease_timeout_s
+    max_attempts = settings.max_attempts if max_attempts is None else max_attempts
+    now = now or utcnow()
+    claimable = and_(Run.id == run_id, _claimable(now, lease_timeout_s))
+    attempt = session.execute(
+        update(Run)
+        .where(claimable, Run.attempt < max_attempts, Run.cancel_requested.is_(False))
+        .values(
+            attempt=Run.attempt + 1,
+            status="running",
+            started_at=func.coalesce(Run.started_at, now),
+            heartbeat_at=now,
+            error=None,
+            version=Run.version + 1,
+        )
+        .returning(Run.attempt)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if attempt is not None:
+        return int(attempt)
+    _close(session, and_(claimable, Run.cancel_requested.is_(True)), now, status="cancelled")
+    _close(session, and_(claimable, Run.attempt >= max_attempts), now, error=WORKER_LOST)
+    return None
+
+
+def _close(
+    session: Session, where: Any, now: datetime, status: str = "failed", error: Any = None
+) -> list[str]:
+    values: dict[str, Any] = {"status": status, "finished_at": now, "version": Run.version + 1}
+    if error is not None:
+        values["error"] = error
+    rows = session.execute(
+        update(Run)
+        .where(where)
+        .values(**values)
+        .returning(Run.id)
+        .execution_options(synchronize_session=False)
+    )
+    return [row[0] for row in rows]
+
+
+def heartbeat(
+    session: Session, run_id: str, attempt: int, *, now: datetime | None = None
+) -> bool | None:
+    """Renew the lease; return the cancel flag, or None if this attempt lost the lease."""
+    flag = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.attempt == attempt, Run.status == "running")
+        .values(heartbeat_at=now or utcnow())
+        .returning(Run.cancel_requested)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    return None if flag is None else bool(flag)
+
+
+def cancel_requested(session: Session, run_id: str, attempt: int) -> bool | None:
+    """Read the cancel flag (a cheap read); None if this attempt no longer holds the run."""
+    row = session.execute(
+        select(Run.cancel_requested, Run.attempt, Run.status).where(Run.id == run_id)
+    ).first()
+    if row is None or row.attempt != attempt or row.status != "running":
+        return None
+    return bool(row.cancel_requested)
+
+
+def finish(
+    session: Session,
+    run_id: str,
+    attempt: int,
+    status: str,
+    result: dict[str, Any] | None = None,
+    error: dict[str, Any] | None = None,
+    *,
+    now: datetime | None = None,
+) -> bool:
+    """Set the final status (and result or error) if `attempt` still holds the lease."""
+    if status not in FINAL_STATUSES:
+        raise ValueError(f"not a final status: {status}")
+    now = now or utcnow()
+    return fenced_update(
+        session,
+        run_id,
+        attempt,
+        status=status,
+        result=result,
+        error=error,
+        finished_at=now,
+        heartbeat_at=now,
+        version=Run.version + 1,
+    )
+
+
+def set_analysis(session: Session, run_id: str, attempt: int, analysis: dict[str, Any]) -> bool:
+    """Store run.analysis (known before training), fenced."""
+    return fenced_update(session, run_id, attempt, analysis=analysis, version=Run.version + 1)
+
+
+def set_device(session: Session, run_id: str, attempt: int, device: str, backend: str) -> bool:
+    """Record where the run trains ("cpu", "cuda:0 NVIDIA H200") and on what backend, fenced."""
+    return fenced_update(
+        session, run_id, attempt, device=device, backend=backend, version=Run.version + 1
+    )
+
+
+def find_unpicked_queued(
+    session: Session, *, older_than: datetime, limit: int = 500
+) -> list[tuple[str, str]]:
+    """Return (id, queue) of queued runs enqueued (or created) before `older_than`."""
+    since = func.coalesce(Run.enqueued_at, Run.created_at)
+    rows = session.execute(
+        select(Run.id, Run.queue)
+        .where(Run.status == "queued", Run.cancel_requested.is_(False), since < older_than)
+        .order_by(since)
+        .limit(limit)
+    )
+    return [(row.id, row.queue) for row in rows]
+
+
+def mark_enqueued(
+    session: Session, run_id: str, *, older_than: datetime, now: datetime | None = None
+) -> bool:
+    """Stamp enqueued_at on a still-unpicked queued run; False if it moved on meanwhile."""
+    since = func.coalesce(Run.enqueued_at, Run.created_at)
+    stmt = (
+        update(Run)
+        .where(Run.id == run_id, Run.status == "queued", since < older_than)
+        .values(enqueued_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
+
+
+def count_queued(session: Session) -> dict[str, int]:
+    """Return the number of queued runs per queue name."""
+    rows = session.execute(
+        select(Run.queue, func.count()).where(Run.status == "queued").group_by(Run.queue)
+    )
+    return {queue: int(n) for queue, n in rows}
+
+
+def find_stale_running(
+    session: Session, *, older_than: datetime, limit: int = 500
+) -> list[tuple[str, int, str]]:
+    """Return (id, attempt, queue) of running runs whose heartbeat is older than `older_than`."""
+    rows = session.execute(
+        select(Run.id, Run.attempt, Run.queue)
+        .where(
+            Run.status == "running",
+            or_(Run.heartbeat_at.is_(None), Run.heartbeat_at < older_than),
+        )
+        .limit(limit)
+    )
+    return [(row.id, row.attempt, row.queue) for row in rows]
+
+
+def release_stale(
+    session: Session,
+    run_id: str,
+    attempt: int,
+    *,
+    older_than: datetime,
+    max_attempts: int | None = None,
+    now: datetime | None = None,
+) -> str | None:
+    """Take a dead attempt's lease back: "queued" to run again, "failed" past max_attempts.
+
+    Returns None when the attempt heartbeated or finished meanwhile (nothing to do).
+    """
+    max_attempts = get_settings().max_attempts if max_attempts is None else max_attempts
+    now = now or utcnow()
+    stale = and_(
+        Run.id == run_id,
+        Run.attempt == attempt,
+        Run.status == "running",
+        or_(Run.heartbeat_at.is_(None), Run.heartbeat_at < older_than),
+    )
+    if attempt >= max_attempts:
+        return "failed" if _close(session, stale, now, error=WORKER_LOST) else None
+    stmt = (
+        update(Run)
+        .where(stale)
+        .values(status="queued", enqueued_at=now, version=Run.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return "queued" if session.execute(stmt).rowcount == 1 else None  # type: ignore[attr-defined]

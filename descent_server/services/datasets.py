@@ -1,0 +1,202 @@
+"""Datasets: upload (CSV or JSON columns), list, read back, delete, and builtins."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from descent_server.db.models import Dataset
+from descent_server.ml.datasets import BUILTINS, load_builtin
+from descent_server.repository import datasets as repo
+from descent_server.repository.pages import BadCursor
+from descent_server.services import dataset_codec
+from descent_server.services.errors import Conflict, InvalidInput, NotFound, TooLarge
+from descent_server.services.tabular import Limits, parse_csv, parse_json_columns
+from descent_server.settings import get_settings
+
+BUILTIN_PREFIX = "builtin:"
+
+
+def upload_limits() -> Limits:
+    """Return the row/column/field limits of an upload, from settings."""
+    settings = get_settings()
+    return Limits(settings.max_rows, settings.max_columns, settings.max_field_length)
+
+
+def create_from_csv(
+    *, session: Session, owner: str, name: str | None, data: bytes, idempotency_key: str | None
+) -> tuple[Dataset, bool]:
+    """Parse and store an uploaded CSV; return (dataset, created): False on a replay."""
+    if len(data) > get_settings().max_upload_bytes:
+        raise TooLarge(f"upload larger than {get_settings().max_upload_bytes} bytes")
+    columns = parse_csv(data, limits=upload_limits())
+    return _create(session, owner, name or "dataset", columns, idempotency_key)
+
+
+def create_from_json(
+    *,
+    session: Session,
+    owner: str,
+    name: str,
+    columns: Mapping[str, Sequence[Any]],
+    idempotency_key: str | None,
+) -> tuple[Dataset, bool]:
+    """Check and store JSON columns; return (dataset, created) like `create_from_csv`."""
+    parsed = parse_json_columns(columns, limits=upload_limits())
+    return _create(session, owner, name, parsed, idempotency_key)
+
+
+def describe_columns(columns: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Return the column metadata: name, dtype (float|string), min, max, n_unique."""
+    described = []
+    for name, values in columns.items():
+        numeric = values.dtype.kind in "fiu"
+        described.append(
+            {
+                "name": name,
+                "dtype": "float" if numeric else "string",
+                "min": float(values.min()) if numeric and values.size else None,
+                "max": float(values.max()) if numeric and values.size else None,
+                "n_unique": int(np.unique(values).size),
+            }
+        )
+    return described
+
+
+def get(*, session: Session, dataset_id: str, owner: str) -> Dataset:
+    """Return the owner's dataset (or a builtin's Dataset view) or raise NotFound."""
+    if dataset_id.startswith(BUILTIN_PREFIX):
+        return builtin(dataset_id.removeprefix(BUILTIN_PREFIX))
+    dataset = repo.get(session, dataset_id=dataset_id, owner=owner)
+    if dataset is None:
+        raise NotFound(f"dataset {dataset_id} not found")
+    return dataset
+
+
+def list_page(
+    *, session: Session, owner: str, limit: int, cursor: str | None
+) -> tuple[list[Dataset], str | None]:
+    """Return one page of the owner's datasets and the next cursor."""
+    try:
+        return repo.list_page(session, owner=owner, limit=limit, cursor=cursor)
+    except BadCursor:
+        raise InvalidInput.at(["query", "cursor"], "invalid cursor") from None
+
+
+def load_columns(*, session: Session, dataset_id: str, owner: str) -> dict[str, np.ndarray]:
+    """Return the columns of the owner's dataset or of a builtin (`builtin:NAME`)."""
+    if dataset_id.startswith(BUILTIN_PREFIX):
+        name = dataset_id.removeprefix(BUILTIN_PREFIX)
+        if name not in BUILTINS:
+            raise NotFound(f"dataset {dataset_id} not found")
+        return load_builtin(name)
+    dataset = repo.get(session, dataset_id=dataset_id, owner=owner, content=True)
+    if dataset is None:
+        raise NotFound(f"dataset {dataset_id} not found")
+    return dataset_codec.decode(dataset.content)
+
+
+def to_csv(*, session: Session, dataset_id: str, owner: str) -> str:
+    """Return the dataset's rows as CSV text with a header row."""
+    columns = load_columns(session=session, dataset_id=dataset_id, owner=owner)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(list(columns))
+    cells = [_csv_cells(values) for values in columns.values()]
+    writer.writerows(zip(*cells, strict=True))
+    return out.getvalue()
+
+
+def delete(*, session: Session, dataset_id: str, owner: str) -> None:
+    """Delete the owner's dataset unless a run that is not final uses it (Conflict)."""
+    if dataset_id.startswith(BUILTIN_PREFIX):
+        raise Conflict("builtin datasets cannot be deleted")
+    dataset = get(session=session, dataset_id=dataset_id, owner=owner)
+    if repo.count_active_runs(session, dataset_id=dataset_id, owner=owner):
+        raise Conflict(f"dataset {dataset_id} is used by runs that are not finished")
+    repo.delete(session, dataset)
+    session.commit()
+
+
+def builtins() -> list[Dataset]:
+    """Return every builtin dataset as a (transient, unsaved) Dataset."""
+    return [builtin(name) for name in BUILTINS]
+
+
+def builtin(name: str) -> Dataset:
+    """Return builtin `name` as a transient Dataset with id `builtin:NAME` (NotFound if none)."""
+    if name not in BUILTINS:
+        raise NotFound(f"dataset {BUILTIN_PREFIX}{name} not found")
+    columns = load_builtin(name)
+    return Dataset(
+        id=BUILTIN_PREFIX + name,
+        owner="",
+        name=name,
+        n_rows=len(next(iter(columns.values()))),
+        columns=describe_columns(columns),
+        sha256=dataset_codec.fingerprint(columns),
+        created_at=None,
+    )
+
+
+def _create(
+    session: Session,
+    owner: str,
+    name: str,
+    columns: dict[str, np.ndarray],
+    idempotency_key: str | None,
+) -> tuple[Dataset, bool]:
+    """Store parsed columns once per Idempotency-Key; a replay with other content is a Conflict."""
+    sha256 = dataset_codec.fingerprint(columns)
+    request_hash = hashlib.sha256(f"{name}\0{sha256}".encode()).hexdigest()
+    if idempotency_key:
+        existing = repo.by_idempotency_key(session, owner=owner, key=idempotency_key)
+        if existing is not None:
+            return _replay(existing, request_hash), False
+    dataset = Dataset(
+        id=str(uuid.uuid4()),
+        owner=owner,
+        name=name,
+        n_rows=len(next(iter(columns.values()))),
+        columns=describe_columns(columns),
+        sha256=sha256,
+        content=dataset_codec.encode(columns),
+        idempotency_key=idempotency_key,
+        request_hash=request_hash if idempotency_key else None,
+    )
+    repo.add(session, dataset)
+    try:
+        session.commit()
+    except IntegrityError:
+        # A concurrent request with the same key won the unique constraint: replay it.
+        session.rollback()
+        existing = repo.by_idempotency_key(session, owner=owner, key=idempotency_key or "")
+        if existing is None:
+            raise
+        return _replay(existing, request_hash), False
+    return dataset, True
+
+
+def _replay(existing: Dataset, request_hash: str) -> Dataset:
+    """Return the dataset of an earlier request with the same key, if the body matches."""
+    if existing.request_hash != request_hash:
+        raise Conflict("Idempotency-Key was already used with a different request")
+    return existing
+
+
+def _csv_cells(values: np.ndarray) -> list[str]:
+    """Format a column for CSV: shortest round-trip floats, ints without '.0'."""
+    if values.dtype.kind in "fiu":
+        return [
+            str(int(v)) if float(v).is_integer() and abs(v) < 2**53 else repr(float(v))
+            for v in values.tolist()
+        ]
+    return [str(v) for v in values.tolist()]

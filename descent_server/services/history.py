@@ -1,0 +1,173 @@
+"""Reading what training stored: history pages, snapshots, the loss surface, predict, the model."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from descent_server.db.models import Run
+from descent_server.db.session import session_factory
+from descent_server.repository import history as repo
+from descent_server.repository.history import StoredArtifact, finite
+from descent_server.services.errors import InvalidInput, NotFound, NotReady
+from descent_server.services.runs import get as get_run
+from descent_server.services.training_data import load_training_data
+
+REGRESSION = "linear_regression"
+
+
+def history(
+    *,
+    session: Session,
+    run_id: str,
+    owner: str,
+    since_epoch: int | None,
+    limit: int,
+    max_points: int | None,
+) -> dict[str, Any]:
+    """Return a page of epochs after `since_epoch`, or a shape-keeping downsample of all."""
+    get_run(session=session, run_id=run_id, owner=owner)
+    if max_points is not None:
+        rows = repo.downsample(session, run_id, max_points)
+        if since_epoch is not None:
+            rows = [row for row in rows if row["epoch"] > since_epoch]
+        return {"run_id": run_id, "epochs": rows, "next_since_epoch": None}
+    page = repo.read_history(session, run_id, since_epoch=since_epoch, limit=limit)
+    return {"run_id": run_id, "epochs": page.rows, "next_since_epoch": page.next_since_epoch}
+
+
+def history_csv(*, session: Session, run_id: str, owner: str) -> Iterator[str]:
+    """Check access now, then return CSV text chunks (header first, params flattened)."""
+    get_run(session=session, run_id=run_id, owner=owner)
+    return _csv_chunks(run_id)
+
+
+def _csv_chunks(run_id: str) -> Iterator[str]:
+    # Its own session: a streamed body outlives the request's session.
+    with session_factory() as session:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        for count, row in enumerate(repo.history_csv_rows(session, run_id), start=1):
+            writer.writerow(["" if cell is None else cell for cell in row])
+            if count % 1000 == 0:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+
+def snapshot_info(*, session: Session, run_id: str, owner: str) -> dict[str, Any]:
+    """Return the snapshot epochs with the grid's extent, resolution and class names."""
+    run = _snapshot_run(session, run_id, owner)
+    analysis = run.analysis or {}
+    return {
+        "epochs": repo.snapshot_epochs(session, run_id),
+        "extent": analysis["extent"],
+        "resolution": analysis["resolution"],
+        "classes": analysis.get("classes", []),
+    }
+
+
+def snapshot(*, session: Session, run_id: str, owner: str, epoch: int) -> dict[str, Any]:
+    """Return one snapshot grid of predicted class indices (x2 rows × x1 columns)."""
+    run = _snapshot_run(session, run_id, owner)
+    grid = snapshot_grid(session, run, epoch)
+    if grid is None:
+        raise NotFound(f"run {run_id} has no snapshot at epoch {epoch}")
+    return {"epoch": epoch, "grid": grid.tolist()}
+
+
+def snapshot_grid(session: Session, run: Run, epoch: int) -> np.ndarray | None:
+    """Return the snapshot of `epoch` as a (resolution, resolution) uint8 array, or None."""
+    raw = repo.get_snapshot(session, run.id, epoch)
+    if raw is None:
+        return None
+    resolution = int((run.analysis or {})["resolution"])
+    return np.frombuffer(raw, dtype=np.uint8).reshape(resolution, resolution)
+
+
+def loss_surface(*, session: Session, run_id: str, owner: str) -> dict[str, Any]:
+    """Return the loss over the run's (a, b) grid with both optima (one-feature regression)."""
+    run = get_run(session=session, run_id=run_id, owner=owner)
+    return surface_of(session, run).to_dict()
+
+
+def surface_of(session: Session, run: Run) -> Any:
+    """Compute the run's loss surface (404 unless it is a one-feature regression)."""
+    from descent_server.ml.surface import surface_from_spec
+
+    if run.kind != REGRESSION or len(run.features) != 1:
+        raise NotFound("a loss surface exists for one-feature regressions only")
+    data = load_training_data(session=session, run=run)
+    return surface_from_spec(data.X[:, 0], data.y, run.hyperparameters.get("loss_surface"))
+
+
+def latest_params(session: Session, run: Run) -> dict[str, Any] | None:
+    """Return the regression's final params, else those of its latest stored epoch, else None."""
+    if run.result and run.result.get("params"):
+        return dict(run.result["params"])
+    last = repo.last_epoch(session, run.id)
+    return dict(last["params"]) if last and last.get("params") else None
+
+
+def predict(*, session: Session, run_id: str, owner: str, inputs: Sequence[Any]) -> dict[str, Any]:
+    """Predict with the final (or latest) parameters; 409 before the run has any."""
+    run = get_run(session=session, run_id=run_id, owner=owner)
+    X = _inputs(inputs, len(run.features))
+    if run.kind == REGRESSION:
+        from descent_server.ml.regression import predict_regression
+
+        params = latest_params(session, run)
+        if params is None:
+            raise NotReady(f"run {run_id} has no parameters yet")
+        return {"predictions": [finite(v) for v in predict_regression(params, X).tolist()]}
+    from descent_server.ml.mlp_model import MLPModel
+
+    weights = repo.get_artifact(session, run_id, "weights")
+    if weights is None:
+        raise NotReady(f"run {run_id} has no trained weights yet")
+    model = MLPModel.from_bytes(weights.content)
+    probabilities = model.predict_proba(X)
+    classes = (run.analysis or {}).get("classes") or model.classes
+    return {
+        "predictions": [classes[i] for i in np.argmax(probabilities, axis=1).tolist()],
+        "probabilities": [[finite(p) for p in row] for row in probabilities.tolist()],
+        "classes": classes,
+    }
+
+
+def model(*, session: Session, run_id: str, owner: str) -> tuple[StoredArtifact, str]:
+    """Return the trained model file and its download name (409 until it is written)."""
+    run = get_run(session=session, run_id=run_id, owner=owner)
+    artifact = repo.get_artifact(session, run_id, "model")
+    if artifact is None:
+        raise NotReady(f"run {run_id} has no model yet (status {run.status})")
+    suffix = ".json" if run.kind == REGRESSION else ".keras"
+    return artifact, f"descent-{run_id}{suffix}"
+
+
+def _snapshot_run(session: Session, run_id: str, owner: str) -> Run:
+    """Return the run if it records boundary snapshots (an MLP on two features), else 404."""
+    run = get_run(session=session, run_id=run_id, owner=owner)
+    analysis = run.analysis or {}
+    if run.kind == REGRESSION or "extent" not in analysis or "resolution" not in analysis:
+        raise NotFound("boundary snapshots exist for two-feature MLP runs only")
+    return run
+
+
+def _inputs(inputs: Sequence[Any], n_features: int) -> np.ndarray:
+    """Shape inputs as (n, d): `[x, ...]` is one row per value when the run has one feature."""
+    loc = ["body", "inputs"]
+    X = np.asarray(inputs, dtype=np.float64)
+    if X.ndim == 1:
+        if n_features != 1:
+            raise InvalidInput.at(loc, f"give rows of {n_features} values: [[x1, x2, ...], ...]")
+        X = X.reshape(-1, 1)
+    if X.ndim != 2 or X.shape[1] != n_features:
+        raise InvalidInput.at(loc, f"each row needs {n_features} value(s)")
+    return X

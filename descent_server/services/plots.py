@@ -1,0 +1,303 @@
+"""Plots rendered on request from stored data, cached per run version; an ETag per picture."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import astuple, dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from descent_server.db.models import Run
+from descent_server.repository import history as repo
+from descent_server.services import history
+from descent_server.services.errors import InvalidInput, NotFound, NotReady
+from descent_server.services.runs import get as get_run
+from descent_server.services.training_data import load_training_data
+from descent_server.settings import get_settings
+
+CURVE_POINTS = 4000  # rows read for a curve: enough for any picture width
+GIF_FRAMES = 200  # at most this many snapshots are animated (evenly spaced, last kept)
+REGRESSION = "linear_regression"
+
+
+@dataclass(frozen=True)
+class PlotOptions:
+    """What a client may vary in a picture."""
+
+    width: int = 800
+    height: int = 600
+    dpi: float = 100
+    log: bool | None = None
+    x: float | None = None
+    epoch: int | None = None
+
+
+@dataclass(frozen=True)
+class Picture:
+    """Rendered bytes (None when the client's ETag is current) with its tag and media type."""
+
+    content: bytes | None
+    etag: str
+    media_type: str
+
+
+class LRUCache:
+    """A small thread-safe least-recently-used cache of rendered pictures."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        """Return the cached bytes (marking them recently used) or None."""
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: bytes) -> None:
+        """Store bytes, evicting the least recently used beyond `size`."""
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+_cache: LRUCache | None = None
+
+
+def cache() -> LRUCache:
+    """Return the process-wide picture cache (sized from settings on first use)."""
+    global _cache
+    if _cache is None:
+        _cache = LRUCache(get_settings().plot_cache_entries)
+    return _cache
+
+
+def render(
+    *,
+    session: Session,
+    run_id: str,
+    owner: str,
+    name: str,
+    options: PlotOptions,
+    if_none_match: str | None = None,
+) -> Picture:
+    """Return picture `name` of the run (404 if it does not apply, 409 before its data)."""
+    check_size(options)
+    run = get_run(session=session, run_id=run_id, owner=owner)
+    renderer = _RENDERERS.get(name)
+    if renderer is None:
+        raise NotFound(f"no plot named {name!r}")
+    # run.version moves on every stored epoch or status change: the picture's identity.
+    key = repr((run.id, run.version, run.progress_epoch, name, astuple(options)))
+    etag = '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
+    media_type = "image/gif" if name == "boundary.gif" else "image/png"
+    if etag_matches(etag, if_none_match):
+        return Picture(None, etag, media_type)
+    content = cache().get(key)
+    if content is None:
+        content = renderer(session, run, options)
+        cache().put(key, content)
+    return Picture(content, etag, media_type)
+
+
+def etag_matches(etag: str, if_none_match: str | None) -> bool:
+    """True when an If-None-Match header names `etag` (or is `*`)."""
+    if not if_none_match:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return etag in tags or "*" in tags
+
+
+def check_size(options: PlotOptions) -> None:
+    """Refuse pictures bigger than settings allow."""
+    limit = get_settings().max_image_px
+    for field in ("width", "height"):
+        if getattr(options, field) > limit:
+            raise InvalidInput.at(["query", field], f"at most {limit} pixels")
+
+
+def _size(options: PlotOptions) -> dict[str, Any]:
+    return {"width": options.width, "height": options.height, "dpi": options.dpi}
+
+
+def _curve_rows(session: Session, run: Run) -> list[dict[str, Any]]:
+    """Return a shape-keeping sample of the history (409 before epoch 0 is stored)."""
+    rows = repo.downsample(session, run.id, CURVE_POINTS)
+    if not rows:
+        raise NotReady(f"run {run.id} has no epochs yet")
+    return rows
+
+
+def _column(rows: list[dict[str, Any]], field: str) -> np.ndarray:
+    return np.array([np.nan if r[field] is None else r[field] for r in rows], dtype=np.float64)
+
+
+def _loss(session: Session, run: Run, options: PlotOptions) -> bytes:
+    from descent_server.ml.plots import loss_plot
+
+    rows = _curve_rows(session, run)
+    val = _column(rows, "val_loss")
+    return loss_plot(
+        [r["epoch"] for r in rows], _column(rows, "loss"),
+        val if np.isfinite(val).any() else None,
+        log=options.log, diverged=run.status == "diverged", **_size(options),
+    )  # fmt: skip
+
+
+def _params(session: Session, run: Run, options: PlotOptions) -> bytes:
+    from descent_server.ml.plots import params_plot
+
+    rows = _curve_rows(session, run)
+    epochs = [r["epoch"] for r in rows]
+    if run.kind == REGRESSION:
+        series = _series([_flat_params(r["params"]) for r in rows])
+        return params_plot(epochs, series, log=bool(options.log), **_size(options))
+    weights = _series([r["weight_norms"] for r in rows])
+    grads = _series([r["grad_norms"] for r in rows])
+    return params_plot(
+        epochs, {f"|W| {k}": v for k, v in weights.items()},
+        {f"|∇| {k}": v for k, v in grads.items()} or None,
+        log=bool(options.log), title="Weight and gradient norms per epoch",
+        y_label="weight norm", secondary_label="gradient norm", **_size(options),
+    )  # fmt: skip
+
+
+def _fit(session: Session, run: Run, options: PlotOptions) -> bytes:
+    from descent_server.ml.plots import fit_plot
+
+    _one_feature_regression(run)
+    params = history.latest_params(session, run)
+    if params is None:
+        raise NotReady(f"run {run.id} has no parameters yet")
+    data = load_training_data(session=session, run=run)
+    return fit_plot(
+        data.X[:, 0], data.y, params, options.x,
+        x_label=_label(run, run.features[0]), y_label=_label(run, run.target), **_size(options),
+    )  # fmt: skip
+
+
+def _path(session: Session, run: Run) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rows = repo.downsample(session, run.id, CURVE_POINTS)
+    params = [r["params"] for r in rows if "a" in r["params"]]
+    a = np.array([p["a"] if p["a"] is not None else np.nan for p in params], dtype=np.float64)
+    b = np.array([p["b"] if p["b"] is not None else np.nan for p in params], dtype=np.float64)
+    loss = _column([r for r in rows if "a" in r["params"]], "loss")
+    return a, b, loss
+
+
+def _surface(session: Session, run: Run, options: PlotOptions) -> bytes:
+    from descent_server.ml.plots import surface_plot
+
+    _one_feature_regression(run)
+    a, b, loss = _path(session, run)
+    return surface_plot(
+        history.surface_of(session, run), a, b, loss, log=bool(options.log), **_size(options)
+    )
+
+
+def _contour(session: Session, run: Run, options: PlotOptions) -> bytes:
+    from descent_server.ml.plots import contour_plot
+
+    _one_feature_regression(run)
+    a, b, _ = _path(session, run)
+    label = f"lr = {run.hyperparameters.get('learning_rate'):g}"
+    return contour_plot(
+        history.surface_of(session, run), [(label, a, b)] if a.size else [],
+        log=True if options.log is None else options.log, **_size(options),
+    )  # fmt: skip
+
+
+def _boundary(session: Session, run: Run, options: PlotOptions) -> bytes:
+    from descent_server.ml.plots import boundary_plot
+
+    epochs = _snapshot_epochs(session, run)
+    epoch = epochs[-1] if options.epoch is None else options.epoch
+    grid = history.snapshot_grid(session, run, epoch)
+    if grid is None:
+        raise NotFound(f"run {run.id} has no snapshot at epoch {epoch}")
+    data = load_training_data(session=session, run=run)
+    analysis = run.analysis or {}
+    return boundary_plot(
+        grid, analysis["extent"], analysis["classes"], data.X, data.y, epoch,
+        x_label=run.features[0], y_label=run.features[1], **_size(options),
+    )  # fmt: skip
+
+
+def _boundary_gif(session: Session, run: Run, options: PlotOptions) -> bytes:
+    from descent_server.ml.plots import boundary_gif
+
+    epochs = _snapshot_epochs(session, run)
+    keep = np.unique(np.linspace(0, len(epochs) - 1, min(len(epochs), GIF_FRAMES)).astype(int))
+    chosen = [epochs[i] for i in keep]
+    grids = [history.snapshot_grid(session, run, e) for e in chosen]
+    data = load_training_data(session=session, run=run)
+    analysis = run.analysis or {}
+    return boundary_gif(
+        grids, chosen, analysis["extent"], analysis["classes"], data.X, data.y,
+        x_label=run.features[0], y_label=run.features[1], **_size(options),
+    )  # fmt: skip
+
+
+def _snapshot_epochs(session: Session, run: Run) -> list[int]:
+    """Return the run's snapshot epochs (404 if it records none, 409 before the first)."""
+    analysis = run.analysis or {}
+    if run.kind == REGRESSION or "extent" not in analysis:
+        raise NotFound("decision boundaries exist for two-feature MLP runs only")
+    epochs = repo.snapshot_epochs(session, run.id)
+    if not epochs:
+        raise NotReady(f"run {run.id} has no snapshots yet")
+    return epochs
+
+
+def _label(run: Run, column: str) -> str:
+    """Return a builtin dataset's axis label with units for `column`, else the column name."""
+    from descent_server.ml.datasets import BUILTINS
+
+    builtin = BUILTINS.get(run.dataset_id.removeprefix("builtin:"))
+    if run.dataset_id.startswith("builtin:") and builtin is not None:
+        return builtin.labels.get(column, column)
+    return column
+
+
+def _one_feature_regression(run: Run) -> None:
+    if run.kind != REGRESSION or len(run.features) != 1:
+        raise NotFound("this plot exists for one-feature regressions only")
+
+
+def _flat_params(params: dict[str, Any]) -> dict[str, Any]:
+    """{"weights": [w0, w1], "bias": b} → {"w[0]": w0, "w[1]": w1, "bias": b}."""
+    if "weights" not in params:
+        return params
+    flat = {f"w[{i}]": w for i, w in enumerate(params["weights"])}
+    return {**flat, "bias": params.get("bias")}
+
+
+def _series(dicts: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Turn per-epoch dicts into one array per key (missing values are NaN)."""
+    keys = list(dict.fromkeys(k for d in dicts for k in d))
+    return {
+        k: np.array([np.nan if d.get(k) is None else d[k] for d in dicts], dtype=np.float64)
+        for k in keys
+        if all(isinstance(d.get(k), int | float | None) for d in dicts)
+    }
+
+
+_RENDERERS: dict[str, Callable[[Session, Run, PlotOptions], bytes]] = {
+    "loss": _loss,
+    "params": _params,
+    "fit": _fit,
+    "surface": _surface,
+    "contour": _contour,
+    "boundary": _boundary,
+    "boundary.gif": _boundary_gif,
+}

@@ -1,0 +1,209 @@
+"""Runs: submit (validated, idempotent, routed, enqueued after commit), read, cancel, delete."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from descent_server.db.models import Run
+from descent_server.repository import runs as repo
+from descent_server.repository.pages import BadCursor
+from descent_server.services import analysis as run_analysis
+from descent_server.services import hyperparameters as hp_models
+from descent_server.services.datasets import load_columns
+from descent_server.services.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+)
+from descent_server.services.routing import route_queue
+from descent_server.services.training_data import TrainingData, training_data
+from descent_server.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+FINAL_STATUSES = frozenset(repo.FINAL_STATUSES)
+Enqueue = Callable[[str, str], None]
+
+
+def request_hash(request: dict[str, Any]) -> str:
+    """Return a stable hash of a parsed run request (for Idempotency-Key replays)."""
+    return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+
+
+def submit(
+    *,
+    session: Session,
+    owner: str,
+    request: dict[str, Any],
+    idempotency_key: str | None,
+    enqueue: Enqueue,
+) -> tuple[Run, bool]:
+    """Validate and store a run, then enqueue it; return (run, created) — False on a replay."""
+    digest = request_hash(request)
+    if idempotency_key:
+        existing = repo.by_idempotency_key(session, owner=owner, key=idempotency_key)
+        if existing is not None:
+            return _replay(existing, digest), False
+    run = prepare(session=session, owner=owner, request=request)
+    run.idempotency_key = idempotency_key
+    run.request_hash = digest if idempotency_key else None
+    _check_capacity(session, owner, 1)
+    repo.add(session, run)
+    try:
+        session.commit()
+    except IntegrityError:
+        # A concurrent request with the same key won the unique constraint: replay it.
+        session.rollback()
+        existing = repo.by_idempotency_key(session, owner=owner, key=idempotency_key or "")
+        if existing is None:
+            raise
+        return _replay(existing, digest), False
+    dispatch(run, enqueue)
+    return run, True
+
+
+def prepare(
+    *,
+    session: Session,
+    owner: str,
+    request: dict[str, Any],
+    sweep_id: str | None = None,
+    data: TrainingData | None = None,
+) -> Run:
+    """Validate a run request against its dataset and limits; return the unsaved Run."""
+    kind = request["kind"]
+    if data is None:
+        data = _training_data(session, owner, request)
+    hp = hp_models.parse(kind, request.get("hyperparameters") or {})
+    filled = run_analysis.fill_and_check(kind, hp, data)
+    settings = get_settings()
+    queue = route_queue(
+        kind=kind,
+        device=request.get("device", "auto"),
+        n_rows=len(data.X),
+        epochs=filled["epochs"],
+        gpu_workers=settings.gpu_workers,
+        gpu_min_samples=settings.gpu_min_samples,
+    )
+    return Run(
+        id=str(uuid.uuid4()),
+        owner=owner,
+        name=request.get("name"),
+        kind=kind,
+        status="queued",
+        dataset_id=request["dataset_id"],
+        features=list(request["features"]),
+        target=request["target"],
+        hyperparameters=filled,
+        device_request=request.get("device", "auto"),
+        queue=queue,
+        epochs=filled["epochs"],
+        progress_epoch=-1,
+        metrics={},
+        analysis=run_analysis.analyze(kind, filled, data),
+        sweep_id=sweep_id,
+        attempt=0,
+        version=1,
+    )
+
+
+def dispatch(run: Run, enqueue: Enqueue) -> None:
+    """Enqueue a committed run; if the broker fails the run stays queued for the sweeper."""
+    try:
+        enqueue(run.id, run.queue)
+    except Exception:  # noqa: BLE001 - any broker failure; the sweeper re-enqueues queued runs
+        log.warning("enqueue of run %s failed; the sweeper will retry", run.id, exc_info=True)
+
+
+def get(*, session: Session, run_id: str, owner: str) -> Run:
+    """Return the owner's run or raise NotFound."""
+    run = repo.get(session, run_id=run_id, owner=owner)
+    if run is None:
+        raise NotFound(f"run {run_id} not found")
+    return run
+
+
+def list_page(
+    *,
+    session: Session,
+    owner: str,
+    limit: int,
+    cursor: str | None,
+    status: str | None,
+    kind: str | None,
+) -> tuple[list[Run], str | None]:
+    """Return one page of the owner's runs (filtered) and the next cursor."""
+    try:
+        return repo.list_page(
+            session, owner=owner, limit=limit, cursor=cursor, status=status, kind=kind
+        )
+    except BadCursor:
+        raise InvalidInput.at(["query", "cursor"], "invalid cursor") from None
+
+
+def cancel(*, session: Session, run_id: str, owner: str) -> Run:
+    """Cancel a queued run at once or flag a running one; Conflict if it is already final."""
+    run = get(session=session, run_id=run_id, owner=owner)
+    if run.status in FINAL_STATUSES:
+        raise Conflict(f"run {run_id} is already {run.status}")
+    stop(session, run_id)
+    session.commit()
+    session.refresh(run)
+    return run
+
+
+def delete(*, session: Session, run_id: str, owner: str) -> None:
+    """Delete the owner's run and everything stored for it (a live run is cancelled first)."""
+    run = get(session=session, run_id=run_id, owner=owner)
+    if run.status not in FINAL_STATUSES:
+        stop(session, run_id)
+    repo.delete(session, run_id=run_id)
+    session.commit()
+
+
+def stop(session: Session, run_id: str) -> None:
+    """Cancel a queued run now or ask its worker to stop (no commit)."""
+    if not repo.cancel_if_queued(session, run_id=run_id):
+        repo.request_cancel(session, run_id=run_id)
+
+
+def _training_data(session: Session, owner: str, request: dict[str, Any]) -> TrainingData:
+    """Load the request's dataset and build its arrays (422 naming dataset_id if missing)."""
+    try:
+        columns = load_columns(session=session, dataset_id=request["dataset_id"], owner=owner)
+    except NotFound:
+        raise InvalidInput.at(["body", "dataset_id"], "dataset not found") from None
+    return training_data(
+        columns, kind=request["kind"], features=request["features"], target=request["target"]
+    )
+
+
+def _check_capacity(session: Session, owner: str, n: int) -> None:
+    """Refuse a submission that would exceed the owner's concurrent-run limit (429)."""
+    limit = get_settings().max_concurrent_runs
+    active = repo.count_active(session, owner=owner)
+    if active + n > limit:
+        raise RateLimited(
+            f"{active} runs are queued or running; the limit is {limit} per owner", retry_after=10
+        )
+
+
+def check_capacity(*, session: Session, owner: str, n: int) -> None:
+    """Public form of the concurrent-run check (sweeps submit several runs at once)."""
+    _check_capacity(session, owner, n)
+
+
+def _replay(existing: Run, digest: str) -> Run:
+    """Return the run of an earlier request with the same key, if the body matches."""
+    if existing.request_hash != digest:
+        raise Conflict("Idempotency-Key was already used with a different request")
+    return existing

@@ -1,0 +1,234 @@
+"""Sweeps: one run per combination of a hyperparameter grid, judged and drawn together."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import uuid
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from descent_server.db.models import Run, Sweep
+from descent_server.repository import history as history_repo
+from descent_server.repository import runs as runs_repo
+from descent_server.repository import sweeps as repo
+from descent_server.services import runs as run_service
+from descent_server.services.errors import Conflict, InvalidInput, NotFound
+from descent_server.services.plots import Picture, PlotOptions, cache, check_size, etag_matches
+from descent_server.services.runs import FINAL_STATUSES, Enqueue
+from descent_server.services.training_data import load_training_data
+from descent_server.settings import get_settings
+
+CURVE_POINTS = 2000
+
+
+def combinations(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Return every combination of the grid (dotted names reach nested values) in order."""
+    if not grid:
+        raise InvalidInput.at(["body", "grid"], "give at least one hyperparameter to vary")
+    for name, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise InvalidInput.at(["body", "grid", name], "a non-empty list of values")
+    count = math.prod(len(values) for values in grid.values())
+    limit = get_settings().max_sweep_runs
+    if count > limit:
+        raise InvalidInput.at(["body", "grid"], f"{count} combinations; at most {limit} runs")
+    names = list(grid)
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*grid.values())]
+
+
+def create(
+    *,
+    session: Session,
+    owner: str,
+    request: dict[str, Any],
+    grid: dict[str, list[Any]],
+    name: str | None,
+    enqueue: Enqueue,
+) -> tuple[Sweep, list[Run]]:
+    """Validate every combination, store the sweep and its runs, then enqueue them."""
+    combos = combinations(grid)
+    data = _data(session, owner, request)
+    sweep = Sweep(id=str(uuid.uuid4()), owner=owner, name=name, request=request, grid=grid)
+    repo.add(session, sweep)
+    runs = []
+    for combo in combos:
+        label = ", ".join(f"{k}={_short(v)}" for k, v in combo.items())
+        hp = _with_values(request.get("hyperparameters") or {}, combo)
+        run_request = {**request, "hyperparameters": hp, "name": label}
+        try:
+            run = run_service.prepare(
+                session=session, owner=owner, request=run_request, sweep_id=sweep.id, data=data
+            )
+        except InvalidInput as exc:
+            raise InvalidInput(_relocate(exc.detail, label)) from None
+        runs.append(run)
+    run_service.check_capacity(session=session, owner=owner, n=len(runs))
+    session.flush()  # the sweep row first: runs reference it
+    for run in runs:
+        runs_repo.add(session, run)
+    session.commit()
+    for run in runs:
+        run_service.dispatch(run, enqueue)
+    return sweep, runs
+
+
+def get(*, session: Session, sweep_id: str, owner: str) -> tuple[Sweep, list[Run]]:
+    """Return the owner's sweep with its runs, or raise NotFound."""
+    sweep = repo.get(session, sweep_id=sweep_id, owner=owner)
+    if sweep is None:
+        raise NotFound(f"sweep {sweep_id} not found")
+    return sweep, runs_repo.in_sweep(session, sweep_id=sweep_id)
+
+
+def status(sweep: Sweep, runs: list[Run]) -> str:
+    """Return running until every run is final, then cancelled, succeeded or failed."""
+    if any(run.status not in FINAL_STATUSES for run in runs):
+        return "running"
+    if sweep.cancel_requested:
+        return "cancelled"
+    return "succeeded" if any(run.status == "succeeded" for run in runs) else "failed"
+
+
+def best_run_id(runs: list[Run]) -> str | None:
+    """Return the succeeded run with the lowest final validation loss (else loss), or None."""
+    scored = [(score, run.id) for run in runs if (score := _score(run)) is not None]
+    return min(scored)[1] if scored else None
+
+
+def cancel(*, session: Session, sweep_id: str, owner: str) -> tuple[Sweep, list[Run]]:
+    """Cancel every run of the sweep that is not final (409 if all already are)."""
+    sweep, runs = get(session=session, sweep_id=sweep_id, owner=owner)
+    live = [run for run in runs if run.status not in FINAL_STATUSES]
+    if not live:
+        raise Conflict(f"sweep {sweep_id} is already finished")
+    sweep.cancel_requested = True
+    for run in live:
+        run_service.stop(session, run.id)
+    session.commit()
+    session.expire_all()  # the conditional UPDATEs bypassed the loaded rows
+    return get(session=session, sweep_id=sweep_id, owner=owner)
+
+
+def delete(*, session: Session, sweep_id: str, owner: str) -> None:
+    """Delete the sweep and its runs (live runs are cancelled first)."""
+    _, runs = get(session=session, sweep_id=sweep_id, owner=owner)
+    for run in runs:
+        if run.status not in FINAL_STATUSES:
+            run_service.stop(session, run.id)
+        runs_repo.delete(session, run_id=run.id)
+    repo.delete(session, sweep_id=sweep_id)
+    session.commit()
+
+
+def plot(
+    *,
+    session: Session,
+    sweep_id: str,
+    owner: str,
+    name: str,
+    options: PlotOptions,
+    if_none_match: str | None = None,
+) -> Picture:
+    """Render every run's loss curve, or every descent path on one contour (regression)."""
+    check_size(options)
+    sweep, runs = get(session=session, sweep_id=sweep_id, owner=owner)
+    key = repr((sweep.id, name, [(r.id, r.version) for r in runs], options))
+    etag = '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
+    if etag_matches(etag, if_none_match):
+        return Picture(None, etag, "image/png")
+    content = cache().get(key)
+    if content is None:
+        content = (
+            _loss_png(session, runs, options)
+            if name == "loss"
+            else _contour_png(session, runs, options)
+        )
+        cache().put(key, content)
+    return Picture(content, etag, "image/png")
+
+
+def _loss_png(session: Session, runs: list[Run], options: PlotOptions) -> bytes:
+    from descent_server.ml.plots import sweep_loss_plot
+
+    curves = []
+    for run in runs:
+        rows = history_repo.downsample(session, run.id, CURVE_POINTS)
+        loss = [np.nan if r["loss"] is None else r["loss"] for r in rows]
+        curves.append((run.name or run.id, [r["epoch"] for r in rows], loss,
+                       run.status == "diverged"))  # fmt: skip
+    return sweep_loss_plot(
+        curves, log=True if options.log is None else options.log,
+        width=options.width, height=options.height, dpi=options.dpi,
+    )  # fmt: skip
+
+
+def _contour_png(session: Session, runs: list[Run], options: PlotOptions) -> bytes:
+    from descent_server.ml.plots import contour_plot
+    from descent_server.ml.surface import surface_from_spec
+
+    first = runs[0]
+    if first.kind != "linear_regression" or len(first.features) != 1:
+        raise NotFound("a sweep contour exists for one-feature regression sweeps only")
+    data = load_training_data(session=session, run=first)
+    starts = [(r.hyperparameters["init"]["a"], r.hyperparameters["init"]["b"]) for r in runs]
+    surface = surface_from_spec(data.X[:, 0], data.y, None, include=starts)
+    paths = []
+    for run in runs:
+        rows = history_repo.downsample(session, run.id, CURVE_POINTS)
+        a = [np.nan if r["params"].get("a") is None else r["params"]["a"] for r in rows]
+        b = [np.nan if r["params"].get("b") is None else r["params"]["b"] for r in rows]
+        if a:
+            paths.append((run.name or run.id, a, b))
+    return contour_plot(
+        surface, paths, log=True if options.log is None else options.log,
+        width=options.width, height=options.height, dpi=options.dpi,
+    )  # fmt: skip
+
+
+def _data(session: Session, owner: str, request: dict[str, Any]) -> Any:
+    """Load the base request's data once for every combination."""
+    from descent_server.services.runs import _training_data
+
+    return _training_data(session, owner, request)
+
+
+def _with_values(hyperparameters: dict[str, Any], combo: dict[str, Any]) -> dict[str, Any]:
+    """Return a deep copy of `hyperparameters` with the combination's (dotted) values set."""
+    result: dict[str, Any] = {k: (dict(v) if isinstance(v, dict) else v)
+                              for k, v in hyperparameters.items()}  # fmt: skip
+    for dotted, value in combo.items():
+        *parents, leaf = dotted.split(".")
+        node = result
+        for part in parents:
+            child = node.get(part)
+            node[part] = dict(child) if isinstance(child, dict) else {}
+            node = node[part]
+        node[leaf] = value
+    return result
+
+
+def _relocate(detail: Any, label: str) -> list[dict[str, Any]]:
+    """Put a combination's validation errors under body.run and say which combination failed."""
+    errors = detail if isinstance(detail, list) else [{"loc": ["body"], "msg": str(detail)}]
+    return [
+        {"loc": ["body", "run", *error["loc"][1:]], "msg": f"{error['msg']} (with {label})"}
+        for error in errors
+    ]
+
+
+def _score(run: Run) -> float | None:
+    """Final validation loss (MLP) or loss (regression) of a succeeded run; None otherwise."""
+    if run.status != "succeeded" or not run.result:
+        return None
+    value = run.result.get("final_val_loss")
+    if value is None:
+        value = run.result.get("final_loss")
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def _short(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,326 @@
+"""Train one run in a worker: take the lease, load the data, train, stream history, finish.
+
+History is buffered and written every `history_flush_s` or `history_flush_rows` (not per
+epoch, not all at the end). A lease thread heartbeats and reads the cancel flag every 0.2 s,
+so `should_stop` is a free event check. Every database call is retried with backoff, so a
+database outage shorter than the lease timeout loses no epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
+
+from descent_server.db.models import Run
+from descent_server.db.session import session_scope
+from descent_server.ml.types import EpochRecord, InvalidData
+from descent_server.repository import history, leases
+from descent_server.services.errors import DomainError
+from descent_server.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+CANCEL_POLL_S = 0.2
+WEIGHTS_EVERY_S = 2.0  # the MLP "weights" checkpoint is rewritten at most this often
+DB_RETRY_S = 120.0  # longer than a database restart; shorter than giving the run up
+REGRESSION, MLP = "linear_regression", "mlp_classifier"
+NPZ = "application/x-npz"
+
+
+class LeaseLost(Exception):
+    """This attempt no longer holds the run (the sweeper or another worker took it)."""
+
+
+def _transient(exc: BaseException) -> bool:
+    """Tell errors worth retrying (connection lost, database locked or restarting)."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(
+            exc, sa_exc.OperationalError | sa_exc.InterfaceError
+        )
+    return False
+
+
+class Database:
+    """Runs one repository call per transaction, retried with backoff on transient errors."""
+
+    def __init__(self, session_factory: Callable[[], Session]) -> None:
+        self.session_factory = session_factory
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Return fn(session, *args, **kwargs) run and committed in a fresh session."""
+        for attempt in Retrying(
+            retry=retry_if_exception(_transient),
+            wait=wait_exponential(multiplier=0.1, max=2.0),
+            stop=stop_after_delay(DB_RETRY_S),
+            reraise=True,
+        ):
+            with attempt, session_scope(self.session_factory) as session:
+                return fn(session, *args, **kwargs)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+class LeaseWatch:
+    """A thread that heartbeats the lease and reads the cancel flag while training runs."""
+
+    def __init__(self, db: Database, run_id: str, attempt: int, settings: Settings) -> None:
+        self.db, self.run_id, self.attempt = db, run_id, attempt
+        self.interval_s = settings.heartbeat_interval_s
+        self.cancel, self.lost, self._done = threading.Event(), threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"lease-{run_id}", daemon=True)
+
+    def __enter__(self) -> LeaseWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join(5.0)
+
+    def should_stop(self) -> bool:
+        """Return True once the run is cancelled or this attempt lost its lease."""
+        return self.cancel.is_set() or self.lost.is_set()
+
+    def _loop(self) -> None:
+        last_beat = time.monotonic()
+        while not self._done.wait(CANCEL_POLL_S):
+            try:
+                if time.monotonic() - last_beat >= self.interval_s:
+                    flag = self.db.call(leases.heartbeat, self.run_id, self.attempt)
+                    last_beat = time.monotonic()
+                else:
+                    flag = self.db.call(leases.cancel_requested, self.run_id, self.attempt)
+            except Exception:  # noqa: BLE001 - database away: training goes on, retry next tick
+                log.warning("lease check of run %s failed", self.run_id, exc_info=True)
+                continue
+            if flag is None:
+                self.lost.set()
+            elif flag:
+                self.cancel.set()
+
+
+class HistoryWriter:
+    """Buffers epoch records and writes them in batches, with the latest MLP weights."""
+
+    def __init__(self, db: Database, run_id: str, attempt: int, settings: Settings) -> None:
+        self.db, self.run_id, self.attempt = db, run_id, attempt
+        self.flush_s, self.flush_rows = settings.history_flush_s, settings.history_flush_rows
+        self.buffer: list[EpochRecord] = []
+        self.model: tuple[int, Any] | None = None  # (epoch, MLPModel) not yet written
+        self.last_flush = self.last_weights = time.monotonic()
+        self.lost = threading.Event()
+
+    def on_epoch(self, record: EpochRecord) -> None:
+        """Buffer one record (the engines' on_epoch)."""
+        self.buffer.append(record)
+        self._maybe_flush()
+
+    def on_model(self, epoch: int, model: Any) -> None:
+        """Keep the weights after `epoch` (the MLP engine's on_model)."""
+        self.model = (epoch, model)
+
+    def _maybe_flush(self) -> None:
+        now = time.monotonic()
+        if len(self.buffer) >= self.flush_rows or now - self.last_flush >= self.flush_s:
+            self.flush()
+
+    def flush(self, *, final: bool = False) -> None:
+        """Write the buffered records (and, when due, the weights) in one transaction."""
+        records, self.buffer = self.buffer, []
+        weights = None
+        due = final or time.monotonic() - self.last_weights >= WEIGHTS_EVERY_S
+        if self.model is not None and due:
+            weights = (self.model[0], self.model[1].to_bytes())
+            self.model, self.last_weights = None, time.monotonic()
+        self.last_flush = time.monotonic()
+        if (records or weights) and not self.lost.is_set():
+            ok = self.db.call(_write, self.run_id, self.attempt, records, weights)
+            if not ok:
+                self.lost.set()
+
+
+def _write(
+    session: Session,
+    run_id: str,
+    attempt: int,
+    records: list[EpochRecord],
+    weights: tuple[int, bytes] | None,
+) -> bool:
+    if not history.append_epochs(session, run_id, attempt, records):
+        return False
+    if weights is not None:
+        epoch, content = weights
+        history.put_artifact(session, run_id, "weights", content, NPZ, epoch=epoch)
+    return True
+
+
+def run_training(*, session_factory: Callable[[], Session], run_id: str) -> str | None:
+    """Train run `run_id` if its lease can be taken; return the final status, None if skipped."""
+    settings = get_settings()
+    db = Database(session_factory)
+    attempt = db.call(leases.claim, run_id)
+    if attempt is None:
+        log.info("run %s not claimable (held, final or gone)", run_id)
+        return None
+    log.info("run %s attempt %d started", run_id, attempt)
+    try:
+        with LeaseWatch(db, run_id, attempt, settings) as watch:
+            status, result, error = _train(db, run_id, attempt, settings, watch)
+    except (InvalidData, DomainError) as exc:
+        status, result, error = "failed", None, {"code": "invalid_data", "message": _message(exc)}
+    except LeaseLost:
+        status, result, error = "", None, None
+    except Exception:
+        # The traceback goes to the worker log, never into the run row.
+        log.exception("run %s attempt %d failed", run_id, attempt)
+        status, result = "failed", None
+        error = {"code": "internal", "message": "training failed with an internal error"}
+    if not status or not db.call(leases.finish, run_id, attempt, status, result, error):
+        log.info("run %s attempt %d lost its lease; not finishing it", run_id, attempt)
+        return None
+    log.info("run %s attempt %d finished: %s", run_id, attempt, status)
+    return status
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, DomainError) and not isinstance(exc.detail, str):
+        return "; ".join(str(item.get("msg", item)) for item in exc.detail)
+    return str(exc) or type(exc).__name__
+
+
+def _load(session: Session, run_id: str) -> tuple[dict[str, Any], Any]:
+    from descent_server.services.training_data import load_training_data
+
+    run = session.get(Run, run_id)
+    if run is None:
+        raise LeaseLost(run_id)
+    fields = {
+        name: getattr(run, name)
+        for name in ("kind", "hyperparameters", "analysis", "epochs", "features", "target")
+    }
+    return fields, load_training_data(session=session, run=run)
+
+
+def _train(
+    db: Database, run_id: str, attempt: int, settings: Settings, watch: LeaseWatch
+) -> tuple[str, dict[str, Any] | None, dict[str, Any] | None]:
+    run, data = db.call(_load, run_id)
+    if run["analysis"] is None:
+        from descent_server.services.analysis import analyze
+
+        analysis = analyze(run["kind"], run["hyperparameters"], data)
+        _fenced(db.call(leases.set_analysis, run_id, attempt, analysis))
+    writer = HistoryWriter(db, run_id, attempt, settings)
+
+    def should_stop() -> bool:
+        return watch.should_stop() or writer.lost.is_set()
+
+    train = _train_regression if run["kind"] == REGRESSION else _train_mlp
+    status, result, artifact = train(db, run_id, attempt, run, data, writer, should_stop)
+    writer.flush(final=True)
+    if watch.lost.is_set() or writer.lost.is_set():
+        raise LeaseLost(run_id)
+    if artifact is not None:
+        _fenced(db.call(history.put_artifact, run_id, "model", *artifact, attempt=attempt))
+    error = None
+    if status == "diverged":
+        epoch = result["epochs_run"] + 1
+        error = {"code": "diverged", "message": f"the loss blew up by epoch {epoch}"}
+    return status, result, error
+
+
+def _fenced(ok: bool) -> None:
+    if not ok:
+        raise LeaseLost()
+
+
+Trained = tuple[str, dict[str, Any], tuple[bytes, str] | None]
+
+
+def _train_regression(
+    db: Database,
+    run_id: str,
+    attempt: int,
+    run: dict[str, Any],
+    data: Any,
+    writer: HistoryWriter,
+    should_stop: Callable[[], bool],
+) -> Trained:
+    from descent_server.ml import regression
+    from descent_server.ml.linear import least_squares
+
+    _fenced(db.call(leases.set_device, run_id, attempt, "cpu", "numpy"))
+    config = regression.config_from_hyperparameters(run["hyperparameters"])
+    last = db.call(history.last_epoch, run_id) if attempt > 1 else None
+    if last is not None and last["epoch"] >= 1 and last["params"]:
+        # Resume: the engine continues from the stored parameters of the last stored epoch.
+        config = config.resumed(min(last["epoch"], config.epochs), last["params"])
+        log.info("run %s resumes at epoch %d", run_id, config.start_epoch)
+    trained = regression.train_regression(
+        data.X, data.y, config, on_epoch=writer.on_epoch, should_stop=should_stop
+    )
+    result = {
+        "params": trained.params,
+        "final_loss": history.finite(trained.final_loss),
+        "epochs_run": trained.epochs_run,
+        "least_squares": least_squares(data.X, data.y),
+    }
+    model = {"kind": REGRESSION, "features": run["features"], "target": run["target"]}
+    model["params"] = trained.params
+    content = orjson.dumps(model, option=orjson.OPT_SERIALIZE_NUMPY)
+    return trained.status, result, (content, "application/json")
+
+
+def _train_mlp(
+    db: Database,
+    run_id: str,
+    attempt: int,
+    run: dict[str, Any],
+    data: Any,
+    writer: HistoryWriter,
+    should_stop: Callable[[], bool],
+) -> Trained:
+    from descent_server.ml import mlp
+    from descent_server.ml.keras_backend import device_info
+
+    _fenced(db.call(leases.set_device, run_id, attempt, *device_info()))
+    config = mlp.config_from_hyperparameters(run["hyperparameters"])
+    initial, start = None, 0
+    if attempt > 1:
+        stored = db.call(history.get_artifact, run_id, "weights")
+        if stored is not None and stored.epoch is not None and 1 <= stored.epoch <= config.epochs:
+            # Resume from the checkpoint, dropping epochs recorded after it; else start over.
+            initial, start = mlp.MLPModel.from_bytes(stored.content), stored.epoch
+        _fenced(db.call(history.truncate_history, run_id, attempt, start if initial else -1))
+        log.info("run %s %s", run_id, f"resumes at epoch {start}" if initial else "restarts")
+    trained = mlp.train_mlp(
+        data.X, data.y, data.classes, config,
+        on_epoch=writer.on_epoch, should_stop=should_stop, on_model=writer.on_model,
+        initial_model=initial, start_epoch=start,
+    )  # fmt: skip
+    writer.on_model(trained.epochs_run, trained.model)
+    result = {
+        "final_loss": trained.metrics.get("loss"),
+        "final_val_loss": trained.metrics.get("val_loss"),
+        "accuracy": trained.metrics.get("accuracy"),
+        "val_accuracy": trained.metrics.get("val_accuracy"),
+        "classes": list(data.classes),
+        "epochs_run": trained.epochs_run,
+    }
+    return trained.status, result, (_keras_file(trained.keras_model), "application/octet-stream")
+
+
+def _keras_file(keras_model: Any) -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.keras"
+        keras_model.save(path)
+        return path.read_bytes()

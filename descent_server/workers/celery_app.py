@@ -1,0 +1,125 @@
+"""The Celery app: broker from settings, late acks, prefetch 1, queues cpu and gpu.
+
+`celery -A descent_server.workers.celery_app worker -Q cpu` runs a worker. Importing this
+module never imports Keras or TensorFlow: the pool children are forked first, and each child
+sets itself up in `worker_process_init` (fresh database engine, Keras warmed up off the main
+thread). KERAS_BACKEND is exported here, from settings, so every child inherits it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from kombu import Queue
+
+from descent_server.settings import Settings, get_settings
+
+QUEUES = ("cpu", "gpu")
+TRAIN_TASK = "descent_server.workers.tasks.train_run"
+SWEEP_TASK = "descent_server.workers.tasks.sweep_stale"
+# Longer than the longest allowed run: an unacked message is redelivered only after this.
+# A redelivery is harmless anyway: claiming a run someone holds is a no-op.
+VISIBILITY_TIMEOUT_S = 7 * 24 * 3600
+FILE_BROKER_POLL_S = 0.05  # the file broker polls its folder; Redis pushes
+
+log = logging.getLogger(__name__)
+
+
+def broker_options(settings: Settings) -> tuple[str, dict[str, Any]]:
+    """Return the broker URL and transport options (both sides must use the same)."""
+    url = settings.resolved_broker_url()
+    if not url.startswith("filesystem"):
+        return url, {"visibility_timeout": VISIBILITY_TIMEOUT_S}
+    root = (settings.data_dir / "broker").resolve()
+    folders = {name: root / name for name in ("queue", "processed", "control")}
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    return url, {
+        # Producers write where consumers read: one folder for both directions.
+        "data_folder_in": str(folders["queue"]),
+        "data_folder_out": str(folders["queue"]),
+        # Processed messages are moved (an atomic rename on one file system, so two
+        # consumers never get the same message); the sweeper prunes this folder.
+        "store_processed": True,
+        "processed_folder": str(folders["processed"]),
+        "control_folder": str(folders["control"]),
+        "polling_interval": FILE_BROKER_POLL_S,
+    }
+
+
+def make_app(settings: Settings | None = None) -> Celery:
+    """Build a Celery app for `settings` (default: the process settings)."""
+    settings = settings or get_settings()
+    url, options = broker_options(settings)
+    app = Celery("descent", broker=url, include=["descent_server.workers.tasks"])
+    app.conf.update(
+        broker_transport_options=options,
+        broker_connection_retry_on_startup=True,
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue="cpu",
+        task_acks_late=True,  # a message is acknowledged after the run, not before
+        task_reject_on_worker_lost=True,  # a killed child puts its message back
+        worker_prefetch_multiplier=1,  # a busy process holds no second run hostage
+        worker_max_tasks_per_child=settings.worker_max_tasks_per_child,
+        task_ignore_result=True,  # results live in the run row
+        task_serializer="json",
+        accept_content=["json"],
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+def data_folder(settings: Settings) -> Path:
+    """Return the file broker's folder of processed messages (pruned by the sweeper)."""
+    return (settings.data_dir / "broker" / "processed").resolve()
+
+
+# Must be set before any import of keras, in this process and (inherited) in the children.
+os.environ.setdefault("KERAS_BACKEND", get_settings().keras_backend)
+# A GPU worker must not grab all GPU memory up front (TensorFlow and JAX both default to it).
+os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+app = make_app()
+
+
+@worker_process_init.connect
+def _child_init(**_: Any) -> None:
+    """Start a pool child clean: no database connection inherited from the parent."""
+    from descent_server.db.session import reset_engine
+
+    reset_engine()
+    # Importing Keras (5 s with TensorFlow) in the background: the first MLP run starts warm,
+    # and a regression run does not wait for it.
+    threading.Thread(target=_warm_keras, name="warm-keras", daemon=True).start()
+
+
+def _warm_keras() -> None:
+    try:
+        from descent_server.ml.keras_backend import keras_module
+
+        keras_module()
+    except Exception:  # noqa: BLE001 - a broken Keras fails the MLP run itself, with its error
+        log.warning("keras warm-up failed", exc_info=True)
+
+
+@worker_ready.connect
+def _start_sweeper(**_: Any) -> None:
+    """Run the sweeper loop in the worker's main process (every worker; sweeps are CAS)."""
+    from descent_server.workers.sweeper import start_background
+
+    start_background()
+
+
+@worker_shutdown.connect
+def _stop_sweeper(**_: Any) -> None:
+    from descent_server.workers.sweeper import stop_background
+
+    stop_background()

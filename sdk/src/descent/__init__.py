@@ -1,0 +1,61 @@
+"""Python client for the descent training service.
+
+    import descent
+    with descent.Client("http://127.0.0.1:8000", api_key="...") as client:
+        run = client.runs.create(kind="linear_regression", dataset="builtin:movies",
+                                 features=["num_want_to_see"], target="nums_audience")
+        run.wait()
+"""
+
+from ._async_client import AsyncClient, AsyncRun, AsyncSweep
+from ._base import FINAL_STATUSES, Event, __version__
+from ._client import Client
+from ._exceptions import (
+    APIError,
+    BadRequest,
+    Conflict,
+    DescentError,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    ServerError,
+    ServiceUnavailable,
+    TransportError,
+    Unauthorized,
+    ValidationError,
+    WaitTimeout,
+)
+from ._models import Column, Dataset, LossSurface, Plot, Prediction, Progress, Snapshots
+from ._run import Run, Sweep
+
+__all__ = [
+    "FINAL_STATUSES",
+    "APIError",
+    "AsyncClient",
+    "AsyncRun",
+    "AsyncSweep",
+    "BadRequest",
+    "Client",
+    "Column",
+    "Conflict",
+    "Dataset",
+    "DescentError",
+    "Event",
+    "LossSurface",
+    "NotFound",
+    "PayloadTooLarge",
+    "Plot",
+    "Prediction",
+    "Progress",
+    "RateLimited",
+    "Run",
+    "ServerError",
+    "ServiceUnavailable",
+    "Snapshots",
+    "Sweep",
+    "TransportError",
+    "Unauthorized",
+    "ValidationError",
+    "WaitTimeout",
+    "__version__",
+]

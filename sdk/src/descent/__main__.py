@@ -1,0 +1,5 @@
+"""`python -m descent` runs the CLI."""
+
+from ._cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,332 @@
+"""The `descent` command line: datasets, runs and sweeps from a shell.
+
+Configuration: --url / --api-key, else $DESCENT_URL / $DESCENT_API_KEY.
+Exit codes: 0 ok · 1 a watched run ended not `succeeded` (a sweep: none succeeded) · 2 usage or
+a request the server rejected (400/409/413/422) · 3 not found · 4 authentication ·
+5 server or connection error (5xx, 429 after retries, unreachable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ._cli_parser import build_parser
+from ._client import Client
+from ._exceptions import (
+    APIError,
+    DescentError,
+    NotFound,
+    RateLimited,
+    ServerError,
+    TransportError,
+    Unauthorized,
+)
+from ._models import Dataset, Plot
+from ._run import Run, Sweep
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_AUTH, EXIT_SERVER = range(6)
+HISTORY_COLUMNS = ["epoch", "loss", "val_loss", "accuracy", "val_accuracy"]
+
+
+def main(argv: Sequence[str] | None = None, *, client: Client | None = None) -> int:
+    """Run the CLI; return the exit code (`client` lets tests and embedders inject one)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    handler = globals()["cmd_" + args.command.replace(" ", "_")]
+    try:
+        if client is not None:
+            return int(handler(client, args))
+        url, key = getattr(args, "url", None), getattr(args, "api_key", None)
+        with Client(url, key, timeout=getattr(args, "timeout", 30.0)) as own:
+            return int(handler(own, args))
+    except (ValueError, TypeError, OSError) as exc:
+        print(f"descent: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except DescentError as exc:
+        print(f"descent: error: {exc}", file=sys.stderr)
+        return exit_code(exc)
+
+
+def exit_code(exc: DescentError) -> int:
+    """Map an exception to the documented exit code."""
+    if isinstance(exc, NotFound):
+        return EXIT_NOT_FOUND
+    if isinstance(exc, Unauthorized):
+        return EXIT_AUTH
+    if isinstance(exc, (ServerError, RateLimited, TransportError)):
+        return EXIT_SERVER
+    if isinstance(exc, APIError):
+        return EXIT_USAGE
+    return EXIT_SERVER
+
+
+def parse_assignments(pairs: Sequence[str], *, lists: bool = False) -> dict[str, Any]:
+    """Turn ["a.b=1", "c=x"] into {"a": {"b": 1}, "c": "x"}; values are JSON when they parse."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected KEY=VALUE, got {pair!r}")
+        value = _value(text)
+        if lists and not isinstance(value, list):
+            value = [_value(t) for t in text.split(",")] if "," in text else [value]
+        if lists:  # grid keys are passed through as written (the server knows dotted names)
+            out[key] = value
+            continue
+        node = out
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"{key!r} nests inside a non-object value")
+        node[leaf] = value
+    return out
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+# ---- output ---------------------------------------------------------------------------
+
+
+def emit(args: argparse.Namespace, value: Any, human: str) -> None:
+    """Print JSON with --json, else the human-readable text."""
+    if getattr(args, "json", False):
+        print(json.dumps(value, indent=2, default=str))
+    else:
+        print(human)
+
+
+def describe_run(run: Run) -> str:
+    """Return a few readable lines about a run."""
+    lines = [
+        f"{run.id}  {run.kind}  {run.status}"
+        + (f"  ({run.name})" if run.name else ""),
+        f"  progress: epoch {run.progress.epoch or 0}/{run.progress.epochs}",
+    ]
+    metrics = {k: v for k, v in run.metrics.items() if v is not None}
+    if metrics:
+        lines.append("  metrics:  " + "  ".join(f"{k}={v:.6g}" for k, v in metrics.items()))
+    if run.analysis:
+        lines.append(f"  analysis: {json.dumps(run.analysis)}")
+    if run.result:
+        lines.append(f"  result:   {json.dumps(run.result, default=str)}")
+    if run.error:
+        lines.append(f"  error:    {run.error.get('code')}: {run.error.get('message')}")
+    return "\n".join(lines)
+
+
+def describe_dataset(ds: Dataset) -> str:
+    """Return one line about a dataset."""
+    columns = ", ".join(f"{c.name}:{c.dtype}" for c in ds.columns)
+    return f"{ds.id}  {ds.name}  {ds.n_rows} rows  [{columns}]"
+
+
+def describe_sweep(sweep: Sweep) -> str:
+    """Return a readable summary of a sweep and its runs."""
+    varied = list((sweep.raw.get("grid") or {}).keys())
+    lines = [f"{sweep.id}  {sweep.status}  best: {sweep.best_run_id or '-'}"]
+    for run in sweep.runs:
+        values = {k: run.hyperparameters.get(k) for k in varied}
+        loss = run.metrics.get("loss")
+        shown = f"{loss:.6g}" if isinstance(loss, (int, float)) else "-"
+        lines.append(f"  {run.id}  {run.status:<10} loss={shown}  {json.dumps(values)}")
+    return "\n".join(lines)
+
+
+# ---- commands -------------------------------------------------------------------------
+
+
+def cmd_datasets_upload(client: Client, args: argparse.Namespace) -> int:
+    ds = client.datasets.upload(args.file, name=args.name)
+    emit(args, ds.raw, describe_dataset(ds))
+    return EXIT_OK
+
+
+def cmd_datasets_list(client: Client, args: argparse.Namespace) -> int:
+    items = client.datasets.builtins() if args.builtin else client.datasets.list(limit=args.limit)
+    emit(args, [d.raw for d in items], "\n".join(describe_dataset(d) for d in items))
+    return EXIT_OK
+
+
+def cmd_datasets_get(client: Client, args: argparse.Namespace) -> int:
+    ds = client.datasets.get(args.id)
+    emit(args, ds.raw, describe_dataset(ds))
+    return EXIT_OK
+
+
+def cmd_datasets_delete(client: Client, args: argparse.Namespace) -> int:
+    client.datasets.delete(args.id)
+    emit(args, {"deleted": args.id}, f"deleted {args.id}")
+    return EXIT_OK
+
+
+def _run_spec(args: argparse.Namespace) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "kind": args.kind,
+        "dataset": args.dataset,
+        "features": args.features,
+        "target": args.target,
+        "device": args.device,
+        "hyperparameters": parse_assignments(args.set),
+    }
+    if args.name:
+        spec["name"] = args.name
+    return spec
+
+
+def cmd_runs_submit(client: Client, args: argparse.Namespace) -> int:
+    run = client.runs.create(**_run_spec(args), idempotency_key=args.idempotency_key)
+    if args.watch:
+        return _watch(client, run.id, args)
+    emit(args, run.raw, describe_run(run))
+    return EXIT_OK
+
+
+def _watch(client: Client, run_id: str, args: argparse.Namespace) -> int:
+    progress = not args.no_progress and not getattr(args, "json", False)
+    run = client.runs.wait(run_id, progress=progress, timeout=args.wait_timeout)
+    emit(args, run.raw, describe_run(run))
+    return EXIT_OK if run.succeeded else EXIT_RUN_FAILED
+
+
+def cmd_runs_watch(client: Client, args: argparse.Namespace) -> int:
+    return _watch(client, args.id, args)
+
+
+def cmd_runs_get(client: Client, args: argparse.Namespace) -> int:
+    run = client.runs.get(args.id)
+    emit(args, run.raw, describe_run(run))
+    return EXIT_OK
+
+
+def cmd_runs_list(client: Client, args: argparse.Namespace) -> int:
+    runs = client.runs.list(status=args.status, kind=args.kind, limit=args.limit)
+    lines = [
+        f"{r.id}  {r.kind:<18} {r.status:<10} {r.progress.epoch or 0}/{r.progress.epochs}"
+        f"  {r.name or ''}"
+        for r in runs
+    ]
+    emit(args, [r.raw for r in runs], "\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_runs_history(client: Client, args: argparse.Namespace) -> int:
+    if args.csv:
+        text = client.runs.history_csv(args.id)
+    else:
+        rows = client.runs.history(args.id, max_points=args.max_points, as_frame=False)
+        text = json.dumps(rows, indent=2) if getattr(args, "json", False) else _table(rows)
+    if args.output:
+        with open(args.output, "w", newline="") as out:
+            out.write(text if text.endswith("\n") else text + "\n")
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return EXIT_OK
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    lines = ["  ".join(f"{c:>12}" for c in HISTORY_COLUMNS) + "  params"]
+    for row in rows:
+        cells = [f"{row['epoch']:>12}"]
+        cells += [f"{'-' if v is None else f'{v:.6g}':>12}" for v in
+                  (row.get(c) for c in HISTORY_COLUMNS[1:])]  # fmt: skip
+        lines.append("  ".join(cells) + "  " + json.dumps(row.get("params") or {}))
+    return "\n".join(lines)
+
+
+def _save_plot(plot: Plot, args: argparse.Namespace) -> int:
+    extension = "gif" if plot.media_type == "image/gif" else "png"
+    path = plot.save(args.output or f"{plot.name.split('.')[0]}.{extension}")
+    emit(args, {"path": str(path), "bytes": len(plot.content)}, f"wrote {path}")
+    return EXIT_OK
+
+
+def cmd_runs_plot(client: Client, args: argparse.Namespace) -> int:
+    params = parse_assignments(args.set)
+    for key in ("epoch", "x", "width", "height", "dpi"):
+        if getattr(args, key) is not None:
+            params[key] = getattr(args, key)
+    if args.log:
+        params["log"] = True
+    return _save_plot(client.runs.plot(args.id, args.name, **params), args)
+
+
+def cmd_runs_cancel(client: Client, args: argparse.Namespace) -> int:
+    run = client.runs.cancel(args.id)
+    emit(args, run.raw, describe_run(run))
+    return EXIT_OK
+
+
+def cmd_runs_delete(client: Client, args: argparse.Namespace) -> int:
+    client.runs.delete(args.id)
+    emit(args, {"deleted": args.id}, f"deleted {args.id}")
+    return EXIT_OK
+
+
+def cmd_runs_predict(client: Client, args: argparse.Namespace) -> int:
+    result = client.runs.predict(args.id, json.loads(args.inputs))
+    emit(args, result.__dict__, json.dumps(result.predictions))
+    return EXIT_OK
+
+
+def cmd_runs_model(client: Client, args: argparse.Namespace) -> int:
+    path = client.runs.download_model(args.id, args.output)
+    emit(args, {"path": str(path)}, f"wrote {path}")
+    return EXIT_OK
+
+
+def cmd_sweeps_create(client: Client, args: argparse.Namespace) -> int:
+    grid = parse_assignments(args.grid, lists=True)
+    sweep = client.sweeps.create(run=_run_spec(args), grid=grid, name=args.name)
+    if args.watch:
+        return _watch_sweep(client, sweep.id, args)
+    emit(args, sweep.raw, describe_sweep(sweep))
+    return EXIT_OK
+
+
+def _watch_sweep(client: Client, sweep_id: str, args: argparse.Namespace) -> int:
+    progress = not args.no_progress and not getattr(args, "json", False)
+    sweep = client.sweeps.wait(sweep_id, progress=progress, timeout=args.wait_timeout)
+    emit(args, sweep.raw, describe_sweep(sweep))
+    return EXIT_OK if sweep.status == "succeeded" else EXIT_RUN_FAILED
+
+
+def cmd_sweeps_get(client: Client, args: argparse.Namespace) -> int:
+    sweep = client.sweeps.get(args.id)
+    emit(args, sweep.raw, describe_sweep(sweep))
+    return EXIT_OK
+
+
+def cmd_sweeps_watch(client: Client, args: argparse.Namespace) -> int:
+    return _watch_sweep(client, args.id, args)
+
+
+def cmd_sweeps_plot(client: Client, args: argparse.Namespace) -> int:
+    params = parse_assignments(args.set)
+    return _save_plot(client.sweeps.plot(args.id, args.name, **params), args)
+
+
+def cmd_sweeps_cancel(client: Client, args: argparse.Namespace) -> int:
+    sweep = client.sweeps.cancel(args.id)
+    emit(args, sweep.raw, describe_sweep(sweep))
+    return EXIT_OK
+
+
+def cmd_sweeps_delete(client: Client, args: argparse.Namespace) -> int:
+    client.sweeps.delete(args.id)
+    emit(args, {"deleted": args.id}, f"deleted {args.id}")
+    return EXIT_OK
+

@@ -1,0 +1,126 @@
+"""The argument parser of the `descent` CLI (commands live in `_cli`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from . import _cli
+
+S = argparse.SUPPRESS
+
+
+def _common() -> argparse.ArgumentParser:
+    # SUPPRESS defaults let the options go before or after the subcommand.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", default=S, help="server URL (default: $DESCENT_URL)")
+    common.add_argument("--api-key", default=S, help="API key (default: $DESCENT_API_KEY)")
+    common.add_argument("--timeout", type=float, default=S, help="seconds per request")
+    common.add_argument("--json", action="store_true", default=S, help="print JSON")
+    return common
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kind", required=True, choices=["linear_regression", "mlp_classifier"])
+    parser.add_argument("--dataset", required=True, help="dataset id or builtin:NAME")
+    parser.add_argument("--features", required=True, help="comma separated, e.g. x1,x2")
+    parser.add_argument("--target", required=True)
+    parser.add_argument("--name")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="hyperparameter (JSON value; dotted keys nest: init.a=-0.75)",
+    )  # fmt: skip
+
+
+def _watch_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--wait-timeout", type=float, help="give up after this many seconds")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the parser: `descent {datasets,runs,sweeps} COMMAND ...`."""
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="descent", parents=[common], description=_cli.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    groups = parser.add_subparsers(dest="group", metavar="{datasets,runs,sweeps}")
+
+    def command(group: argparse._SubParsersAction, name: str, help: str) -> argparse.ArgumentParser:
+        sub = group.add_parser(name, parents=[common], help=help, description=help)
+        sub.set_defaults(command=f"{group_names[id(group)]} {name}")
+        return sub
+
+    group_names: dict[int, str] = {}
+    datasets = groups.add_parser("datasets", help="upload and list datasets").add_subparsers()
+    runs = groups.add_parser("runs", help="submit, watch and inspect runs").add_subparsers()
+    sweeps = groups.add_parser("sweeps", help="hyperparameter grids").add_subparsers()
+    group_names.update({id(datasets): "datasets", id(runs): "runs", id(sweeps): "sweeps"})
+
+    p = command(datasets, "upload", "upload a CSV file")
+    p.add_argument("file")
+    p.add_argument("--name")
+    p = command(datasets, "list", "list your datasets (or --builtin ones)")
+    p.add_argument("--builtin", action="store_true", help="list the course's builtin datasets")
+    p.add_argument("--limit", type=int)
+    command(datasets, "get", "show a dataset").add_argument("id")
+    command(datasets, "delete", "delete a dataset").add_argument("id")
+
+    p = command(runs, "submit", "submit a run")
+    _run_options(p)
+    p.add_argument("--idempotency-key")
+    p.add_argument("--watch", action="store_true", help="wait for the run (exit 1 unless ok)")
+    _watch_options(p)
+    p = command(runs, "watch", "follow a run live; exit 1 unless it succeeds")
+    p.add_argument("id")
+    _watch_options(p)
+    command(runs, "get", "show a run").add_argument("id")
+    p = command(runs, "list", "list your runs")
+    p.add_argument("--status")
+    p.add_argument("--kind")
+    p.add_argument("--limit", type=int)
+    p = command(runs, "history", "print a run's history")
+    p.add_argument("id")
+    p.add_argument("--csv", action="store_true", help="CSV, params flattened into columns")
+    p.add_argument("--max-points", type=int, help="downsample to about this many rows")
+    p.add_argument("-o", "--output", help="write to this file instead of stdout")
+    p = command(runs, "plot", "save a plot (loss, params, fit, surface, contour, boundary)")
+    p.add_argument("id")
+    p.add_argument("name", help="plot name; boundary.gif for the animation")
+    p.add_argument("--epoch", type=int)
+    p.add_argument("--x", type=float, help="fit: mark the prediction at x")
+    p.add_argument("--log", action="store_true", help="loss: log scale")
+    p.add_argument("--width", type=int)
+    p.add_argument("--height", type=int)
+    p.add_argument("--dpi", type=int)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("-o", "--output", help="file to write (default NAME.png)")
+    command(runs, "cancel", "cancel a run").add_argument("id")
+    command(runs, "delete", "delete a run").add_argument("id")
+    p = command(runs, "predict", "predict with a run's parameters")
+    p.add_argument("id")
+    p.add_argument("inputs", help='JSON, e.g. "[[0.5, 1.0]]" or "[160]"')
+    p = command(runs, "model", "download the trained model")
+    p.add_argument("id")
+    p.add_argument("-o", "--output", required=True)
+
+    p = command(sweeps, "create", "submit one run per grid combination")
+    _run_options(p)
+    p.add_argument(
+        "--grid", action="append", required=True, metavar="KEY=VALUES",
+        help="values as a JSON list or comma separated: learning_rate=1e-3,1e-12,2e-10",
+    )  # fmt: skip
+    p.add_argument("--watch", action="store_true", help="wait for every run")
+    _watch_options(p)
+    command(sweeps, "get", "show a sweep and its runs").add_argument("id")
+    p = command(sweeps, "watch", "wait for a sweep; exit 1 if no run succeeded")
+    p.add_argument("id")
+    _watch_options(p)
+    p = command(sweeps, "plot", "save a sweep plot (loss, contour)")
+    p.add_argument("id")
+    p.add_argument("name", nargs="?", default="loss")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("-o", "--output")
+    command(sweeps, "cancel", "cancel a sweep's runs").add_argument("id")
+    command(sweeps, "delete", "delete a sweep and its runs").add_argument("id")
+    return parser

@@ -1,0 +1,50 @@
+"""A tqdm progress bar for a run (epochs, loss); silently absent without tqdm."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RunProgress:
+    """Show a run's epochs and latest loss; a no-op when disabled or tqdm is missing."""
+
+    def __init__(self, run: dict[str, Any], enabled: bool = True) -> None:
+        self._bar: Any = None
+        if not enabled:
+            return
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            return
+        total = (run.get("progress") or {}).get("epochs") or None
+        label = run.get("name") or str(run.get("id", ""))[:8]
+        self._bar = tqdm(total=total, desc=label, unit="epoch", dynamic_ncols=True)
+        self.status(run)
+
+    def status(self, run: dict[str, Any]) -> None:
+        """Update from a Run: progress, loss and status."""
+        progress = run.get("progress") or {}
+        loss = (run.get("metrics") or {}).get("loss")
+        self._show(progress.get("epoch"), loss, run.get("status"))
+
+    def epoch(self, row: dict[str, Any]) -> None:
+        """Update from one history row."""
+        self._show(row.get("epoch", -1), row.get("loss"), None)
+
+    def _show(self, epoch: int | None, loss: float | None, status: str | None) -> None:
+        if self._bar is None:
+            return
+        postfix: dict[str, Any] = {}
+        if loss is not None:
+            postfix["loss"] = f"{loss:.4g}"
+        if status is not None:
+            postfix["status"] = status
+        if epoch is not None and epoch > self._bar.n:
+            self._bar.update(epoch - self._bar.n)
+        if postfix:
+            self._bar.set_postfix(postfix, refresh=True)
+
+    def close(self) -> None:
+        """Close the bar."""
+        if self._bar is not None:
+            self._bar.close()

@@ -1,0 +1,157 @@
+"""`Run` and `Sweep`: API objects that remember their client, so `run.wait()` just works."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._base import Event
+from ._models import LossSurface, Plot, Prediction, RunFields, Snapshots, SweepFields
+
+if TYPE_CHECKING:
+    from ._client import Client
+
+
+@dataclass
+class Run(RunFields):
+    """A training run; methods act on the server and refresh the fields in place."""
+
+    _client: Client | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def client(self) -> Client:
+        """Return the client this run was fetched with."""
+        if self._client is None:
+            raise RuntimeError("this Run is not attached to a Client")
+        return self._client
+
+    def refresh(self) -> Run:
+        """Fetch the latest state of the run."""
+        self._update(self.client.runs.get(self.id).raw)
+        return self
+
+    def wait(
+        self, progress: bool = True, timeout: float | None = None, poll_interval: float = 1.0
+    ) -> Run:
+        """Block until the run is final (tqdm bar of epochs and loss); return self."""
+        final = self.client.runs.wait(
+            self.id, progress=progress, timeout=timeout, poll_interval=poll_interval
+        )
+        self._update(final.raw)
+        return self
+
+    def cancel(self) -> Run:
+        """Stop the run within one epoch; its history so far is kept."""
+        self._update(self.client.runs.cancel(self.id).raw)
+        return self
+
+    def delete(self) -> None:
+        """Delete the run and everything it stored."""
+        self.client.runs.delete(self.id)
+
+    def history(self, max_points: int | None = None, as_frame: bool | None = None) -> Any:
+        """Return every epoch (a pandas DataFrame when pandas is installed)."""
+        return self.client.runs.history(self.id, max_points=max_points, as_frame=as_frame)
+
+    def events(
+        self, last_event_id: str | int | None = None, since_epoch: int | None = None
+    ) -> Iterator[Event]:
+        """Stream epoch and status events until the run is final; status events update self."""
+        stream = self.client.runs.events(
+            self.id, last_event_id=last_event_id, since_epoch=since_epoch
+        )
+        for event in stream:
+            if event.event == "status" and isinstance(event.data, dict):
+                self._update(event.data)
+            yield event
+
+    def plot(self, name: str = "loss", **params: Any) -> Plot:
+        """Render a plot of this run, e.g. `run.plot("boundary", epoch=5)`."""
+        return self.client.runs.plot(self.id, name, **params)
+
+    def predict(self, inputs: Any) -> Prediction:
+        """Predict with the run's final (or latest) parameters."""
+        return self.client.runs.predict(self.id, inputs)
+
+    def download_model(self, path: str | Path) -> Path:
+        """Save the trained model to `path`."""
+        return self.client.runs.download_model(self.id, path)
+
+    def snapshots(self) -> Snapshots:
+        """List the epochs with decision-boundary snapshots."""
+        return self.client.runs.snapshots(self.id)
+
+    def snapshot(self, epoch: int) -> list[list[int]]:
+        """Return the decision-boundary grid at `epoch`."""
+        return self.client.runs.snapshot(self.id, epoch)
+
+    def loss_surface(self) -> LossSurface:
+        """Return the regression's loss surface."""
+        return self.client.runs.loss_surface(self.id)
+
+
+@dataclass
+class Sweep(SweepFields):
+    """A set of runs over a hyperparameter grid."""
+
+    runs: list[Run] = field(default_factory=list)
+    _client: Client | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], client: Client | None) -> Sweep:
+        """Build a Sweep (with its runs) from the API JSON."""
+        runs = [Run(**Run.parse(r), _client=client) for r in data.get("runs") or []]
+        return cls(
+            id=data["id"],
+            status=data.get("status", ""),
+            best_run_id=data.get("best_run_id"),
+            name=data.get("name"),
+            raw=data,
+            runs=runs,
+            _client=client,
+        )
+
+    @property
+    def client(self) -> Client:
+        """Return the client this sweep was fetched with."""
+        if self._client is None:
+            raise RuntimeError("this Sweep is not attached to a Client")
+        return self._client
+
+    @property
+    def best_run(self) -> Run | None:
+        """Return the run with the lowest final (validation) loss, if any finished."""
+        return next((r for r in self.runs if r.id == self.best_run_id), None)
+
+    def _take(self, other: Sweep) -> Sweep:
+        self.status, self.best_run_id, self.raw, self.runs = (
+            other.status, other.best_run_id, other.raw, other.runs,
+        )  # fmt: skip
+        return self
+
+    def refresh(self) -> Sweep:
+        """Fetch the latest state of the sweep and its runs."""
+        return self._take(self.client.sweeps.get(self.id))
+
+    def wait(
+        self, progress: bool = True, timeout: float | None = None, poll_interval: float = 1.0
+    ) -> Sweep:
+        """Block until every run is final; return self."""
+        done = self.client.sweeps.wait(
+            self.id, progress=progress, timeout=timeout, poll_interval=poll_interval
+        )
+        return self._take(done)
+
+    def plot(self, name: str = "loss", **params: Any) -> Plot:
+        """Render a sweep plot: `loss` or `contour`."""
+        return self.client.sweeps.plot(self.id, name, **params)
+
+    def cancel(self) -> Sweep:
+        """Cancel every unfinished run."""
+        return self._take(self.client.sweeps.cancel(self.id))
+
+    def delete(self) -> None:
+        """Delete the sweep and its runs."""
+        self.client.sweeps.delete(self.id)

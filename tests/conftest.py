@@ -1,0 +1,182 @@
+"""Shared fixtures for every test folder (store, workers, API, SDK, e2e). Reuse them.
+
+Databases (real ones, migrated by Alembic through `descent_server.db.migrate.upgrade`):
+- `database_url` — parametrized over ["sqlite", "postgres"]: a FRESH migrated database per
+  test. SQLite: a temp file copied from a migrated template. PostgreSQL: a database
+  `descent_test_<uuid8>` on 127.0.0.1:5432 (user postgres) cloned from a migrated template
+  database, dropped WITH (FORCE) at the end. Pick one backend in a test with
+  `@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)`.
+- `backend` — "sqlite" or "postgres": which one `database_url` is.
+- `broker_url` — the broker that goes with the backend: "" for SQLite (the embedded
+  filesystem broker under data_dir), `redis://127.0.0.1:6379/<n>` for PostgreSQL, with a
+  Redis database number reserved for this test (a marker key) and flushed before and after.
+
+Settings and sessions:
+- `settings` — clears every DESCENT_* variable, then sets DESCENT_DATA_DIR (tmp),
+  DESCENT_DATABASE_URL, DESCENT_BROKER_URL; chdir to tmp (no stray .env); clears the
+  settings/engine/producer caches before and after. Returns `get_settings()`. To change more
+  knobs in a test: `monkeypatch.setenv("DESCENT_X", ...)` then `refresh_settings()`.
+- `session_factory` — a sessionmaker on the test database (`with session_factory() as s:`).
+
+Processes: `tests/helpers/processes.py` starts a real Celery worker (`start_worker`,
+`worker_env`); the `worker` fixture below is one started on the test's settings.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from sqlalchemy.orm import Session, sessionmaker
+
+from descent_server.db.migrate import upgrade
+from descent_server.db.session import make_engine, reset_engine
+from descent_server.settings import Settings, get_settings
+
+PG_HOST = "127.0.0.1:5432"
+PG_ADMIN = f"postgresql://postgres@{PG_HOST}/postgres"
+REDIS_HOST = "redis://127.0.0.1:6379"
+REDIS_MARKER = "descent:test:reserved"
+
+
+def pg_url(name: str) -> str:
+    """Return the SQLAlchemy URL of the PostgreSQL database `name`."""
+    return f"postgresql+psycopg://postgres@{PG_HOST}/{name}"
+
+
+def create_pg_database(name: str, template: str | None = None) -> str:
+    """Create a PostgreSQL database (optionally cloned from `template`); return its URL."""
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        suffix = f' TEMPLATE "{template}"' if template else ""
+        conn.execute(f'CREATE DATABASE "{name}"{suffix}')  # type: ignore[arg-type]
+    return pg_url(name)
+
+
+def drop_pg_database(name: str) -> None:
+    """Drop a PostgreSQL database, closing whatever is still connected to it."""
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+
+
+def refresh_settings() -> Settings:
+    """Forget cached settings, engine and broker producer; return fresh settings."""
+    get_settings.cache_clear()
+    reset_engine()
+    from descent_server.workers.queue import reset_producer
+
+    reset_producer()
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def _postgres_template() -> Iterator[str]:
+    name = f"descent_test_tmpl_{uuid.uuid4().hex[:8]}"
+    url = create_pg_database(name)
+    upgrade(url)
+    yield name
+    drop_pg_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database for this test (see the module docstring)."""
+    kind = request.param
+    if kind == "sqlite":
+        template = request.getfixturevalue("_sqlite_template")
+        path = tmp_path / "descent.db"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+        return
+    template = request.getfixturevalue("_postgres_template")
+    name = f"descent_test_{uuid.uuid4().hex[:8]}"
+    url = create_pg_database(name, template=template)
+    yield url
+    reset_engine()
+    drop_pg_database(name)
+
+
+@pytest.fixture
+def backend(database_url: str) -> str:
+    """The database backend of this test: "sqlite" or "postgres"."""
+    return "sqlite" if database_url.startswith("sqlite") else "postgres"
+
+
+@pytest.fixture
+def broker_url(database_url: str) -> Iterator[str]:
+    """The broker for the backend: embedded filesystem for SQLite, a Redis db for PostgreSQL."""
+    if database_url.startswith("sqlite"):
+        yield ""
+        return
+    client, number = _reserve_redis_db()
+    try:
+        yield f"{REDIS_HOST}/{number}"
+    finally:
+        client.flushdb()  # also drops the marker: the number is free again
+        client.close()
+
+
+def _reserve_redis_db() -> tuple[redis.Redis, int]:
+    numbers = list(range(1, 16))
+    random.shuffle(numbers)
+    token = f"{os.getpid()}-{uuid.uuid4().hex}"
+    for number in numbers:
+        client = redis.Redis.from_url(f"{REDIS_HOST}/{number}")
+        if client.set(REDIS_MARKER, token, nx=True, ex=3600):
+            for key in client.scan_iter():
+                if key != REDIS_MARKER.encode():
+                    client.delete(key)
+            return client, number
+        client.close()
+    raise RuntimeError("no free Redis database (1..15) for this test")
+
+
+@pytest.fixture
+def settings(
+    database_url: str, broker_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
+    """Settings pointing at this test's database, broker and data dir."""
+    for key in list(os.environ):
+        if key.startswith("DESCENT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DESCENT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DESCENT_DATABASE_URL", database_url)
+    monkeypatch.setenv("DESCENT_BROKER_URL", broker_url)
+    (tmp_path / "data").mkdir(exist_ok=True)
+    yield refresh_settings()
+    monkeypatch.undo()
+    refresh_settings()
+
+
+@pytest.fixture
+def session_factory(database_url: str) -> Iterator[sessionmaker[Session]]:
+    """A sessionmaker on this test's database (its engine is disposed at the end)."""
+    engine = make_engine(database_url)
+    yield sessionmaker(bind=engine, expire_on_commit=False)
+    engine.dispose()
+
+
+@pytest.fixture
+def worker(settings: Settings, tmp_path: Path) -> Iterator[object]:
+    """A real Celery worker (prefork, -Q cpu, -c 1) on this test's settings, stopped after."""
+    from helpers.processes import start_worker
+
+    proc = start_worker(log_path=tmp_path / "worker.log")
+    try:
+        yield proc
+    finally:
+        proc.stop()

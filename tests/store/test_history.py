@@ -1,0 +1,243 @@
+"""The history store on both backends: batches, pages, cursors, upserts, fencing, downsampling."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from helpers.runs import insert_run, records
+from sqlalchemy.orm import Session, sessionmaker
+
+from descent_server.db.models import Run
+from descent_server.ml.types import EpochRecord
+from descent_server.repository import history, leases
+
+
+@pytest.fixture
+def running(session_factory: sessionmaker[Session]) -> Iterator[tuple[Session, str, int]]:
+    """A session and a run claimed by attempt 1."""
+    with session_factory() as session:
+        run_id = insert_run(session)
+        attempt = leases.claim(session, run_id)
+        session.commit()
+        assert attempt == 1
+        yield session, run_id, attempt
+
+
+def test_append_then_read_keeps_every_field(running: tuple[Session, str, int]) -> None:
+    session, run_id, attempt = running
+    version = session.get(Run, run_id).version  # type: ignore[union-attr]
+    record = EpochRecord(
+        epoch=0,
+        loss=2.5,
+        val_loss=3.0,
+        accuracy=0.5,
+        val_accuracy=0.25,
+        params={"a": np.float64(-0.75), "b": -100.0, "w": np.array([1.0, 2.0])},
+        grad_norms={"dense/kernel": 1.5},
+        weight_norms={"dense/kernel": 2.5},
+    )
+    assert history.append_epochs(session, run_id, attempt, [record])
+    session.commit()
+    page = history.read_history(session, run_id)
+    assert page.next_since_epoch is None
+    assert page.rows == [
+        {
+            "epoch": 0,
+            "loss": 2.5,
+            "val_loss": 3.0,
+            "accuracy": 0.5,
+            "val_accuracy": 0.25,
+            "params": {"a": -0.75, "b": -100.0, "w": [1.0, 2.0]},
+            "grad_norms": {"dense/kernel": 1.5},
+            "weight_norms": {"dense/kernel": 2.5},
+        }
+    ]
+    session.expire_all()
+    run = session.get(Run, run_id)
+    assert run is not None
+    assert run.progress_epoch == 0
+    assert run.version == version + 1
+    assert run.metrics == {"loss": 2.5, "val_loss": 3.0, "accuracy": 0.5, "val_accuracy": 0.25}
+
+
+def test_non_finite_numbers_are_stored_and_read_as_none(running: tuple[Session, str, int]) -> None:
+    session, run_id, attempt = running
+    bad = EpochRecord(epoch=0, loss=math.inf, val_loss=math.nan, params={"a": math.nan})
+    assert history.append_epochs(session, run_id, attempt, [bad])
+    session.commit()
+    row = history.read_history(session, run_id).rows[0]
+    assert row["loss"] is None and row["val_loss"] is None
+    assert row["params"] == {"a": None}
+    session.expire_all()
+    assert session.get(Run, run_id).metrics["loss"] is None  # type: ignore[union-attr]
+
+
+def test_pages_with_since_epoch_cover_every_row_once(running: tuple[Session, str, int]) -> None:
+    session, run_id, attempt = running
+    for first in range(0, 1000, 250):  # several batches, as the worker flushes them
+        assert history.append_epochs(session, run_id, attempt, records(first, first + 249))
+        session.commit()
+    seen: list[int] = []
+    since = None
+    while True:
+        page = history.read_history(session, run_id, since_epoch=since, limit=300)
+        seen += [row["epoch"] for row in page.rows]
+        if page.next_since_epoch is None:
+            break
+        since = page.next_since_epoch
+    assert seen == list(range(1000))
+    assert history.read_history(session, run_id, since_epoch=997).rows[0]["epoch"] == 998
+    assert history.read_history(session, run_id, since_epoch=999).rows == []
+    assert history.read_history(session, run_id, limit=1000).next_since_epoch is None
+    assert history.count_epochs(session, run_id) == 1000
+    assert history.last_epoch(session, run_id)["epoch"] == 999  # type: ignore[index]
+
+
+def test_a_restarted_attempt_overwrites_stored_epochs(
+    running: tuple[Session, str, int],
+) -> None:
+    session, run_id, first = running
+    assert history.append_epochs(session, run_id, first, records(0, 49, scale=1.0))
+    session.commit()
+    # The first worker dies; its lease goes stale and a second attempt takes over.
+    second = leases.claim(session, run_id, lease_timeout_s=-1)
+    session.commit()
+    assert second == 2
+    # One batch mixing stored epochs (upsert) and new ones (COPY on PostgreSQL).
+    assert history.append_epochs(session, run_id, second, records(30, 5029, scale=2.0))
+    session.commit()
+    rows = history.read_history(session, run_id).rows
+    assert [r["epoch"] for r in rows] == list(range(5030))
+    assert rows[29]["loss"] == pytest.approx(1.0 / 30)
+    assert rows[30]["loss"] == pytest.approx(2.0 / 31)
+    assert rows[-1]["loss"] == pytest.approx(2.0 / 5030)
+    assert not history.append_epochs(session, run_id, first, records(0, 1))  # the zombie
+
+
+def test_a_fenced_out_attempt_writes_nothing(running: tuple[Session, str, int]) -> None:
+    session, run_id, attempt = running
+    assert not history.append_epochs(session, run_id, attempt + 1, records(0, 4))
+    session.rollback()
+    assert history.count_epochs(session, run_id) == 0
+    assert leases.finish(session, run_id, attempt, "cancelled")
+    session.commit()
+    assert not history.append_epochs(session, run_id, attempt, records(0, 4))
+    session.rollback()
+    assert history.count_epochs(session, run_id) == 0
+    assert not history.put_artifact(session, run_id, "model", b"x", "text/plain", attempt=attempt)
+
+
+def test_duplicate_epochs_in_one_batch_keep_the_last(running: tuple[Session, str, int]) -> None:
+    session, run_id, attempt = running
+    batch = records(0, 3) + [EpochRecord(epoch=2, loss=42.0)]
+    assert history.append_epochs(session, run_id, attempt, batch)
+    session.commit()
+    rows = history.read_history(session, run_id).rows
+    assert [r["epoch"] for r in rows] == [0, 1, 2, 3]
+    assert rows[2]["loss"] == 42.0
+
+
+def test_downsample_keeps_ends_and_extremes(running: tuple[Session, str, int]) -> None:
+    session, run_id, attempt = running
+    n = 20_000
+    loss = np.exp(-np.arange(n) / 2000.0)
+    loss[12_345] = 50.0  # a spike the picture must keep
+    loss[17_000] = -1.0  # and a dip
+    batch = [EpochRecord(epoch=e, loss=float(v), params={"a": e}) for e, v in enumerate(loss)]
+    batch[9_000] = EpochRecord(epoch=9_000, loss=None)
+    assert history.append_epochs(session, run_id, attempt, batch)
+    session.commit()
+    rows = history.downsample(session, run_id, 1000)
+    epochs = [r["epoch"] for r in rows]
+    assert len(rows) <= 1000
+    assert epochs == sorted(set(epochs))
+    assert epochs[0] == 0 and epochs[-1] == n - 1
+    assert 12_345 in epochs and 17_000 in epochs
+    assert all(r["params"] == {"a": r["epoch"]} for r in rows)
+    loss[9_000] = np.nan
+    assert epochs == history.pick_min_max(loss, 1000).tolist()  # SQL and numpy agree
+    # Fewer rows than points: every row comes back.
+    assert len(history.downsample(session, run_id, n + 5)) == n
+
+
+def test_pick_min_max_matches_a_plain_loop() -> None:
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=1003)
+    values[[5, 600]] = np.nan
+    picked = history.pick_min_max(values, 102)
+    buckets = 50
+    expected = {0, 1002}
+    inner = np.arange(1, 1002)
+    for k in range(buckets):
+        idx = inner[(inner - 1) * buckets // 1001 == k]
+        seg = values[idx]
+        expected.add(int(idx[np.nanargmin(seg)]))
+        expected.add(int(idx[np.nanargmax(seg)]))
+    assert set(picked.tolist()) == expected
+    assert len(picked) <= 102
+
+
+def test_snapshots_round_trip(running: tuple[Session, str, int]) -> None:
+    session, run_id, attempt = running
+    grids = {e: np.full((100, 100), e % 3, dtype=np.uint8) for e in range(5)}
+    grids[3][10:20, 30:40] = 2
+    batch = [EpochRecord(epoch=e, loss=1.0, snapshot=g) for e, g in grids.items()]
+    assert history.append_epochs(session, run_id, attempt, batch)
+    session.commit()
+    assert history.snapshot_epochs(session, run_id) == [0, 1, 2, 3, 4]
+    got = history.get_snapshot(session, run_id, 3)
+    assert got is not None
+    assert np.array_equal(np.frombuffer(got, np.uint8).reshape(100, 100), grids[3])
+    assert history.get_snapshot(session, run_id, 99) is None
+    assert [e for e, _ in history.iter_snapshots(session, run_id)] == [0, 1, 2, 3, 4]
+
+
+def test_artifacts_are_replaced(running: tuple[Session, str, int]) -> None:
+    session, run_id, attempt = running
+    assert history.put_artifact(session, run_id, "weights", b"one", "application/x-npz")
+    assert history.put_artifact(session, run_id, "weights", b"two", "application/x-npz", attempt=1)
+    session.commit()
+    stored = history.get_artifact(session, run_id, "weights")
+    assert stored is not None and stored.content == b"two"
+    assert stored.media_type == "application/x-npz"
+    assert history.get_artifact(session, run_id, "model") is None
+
+
+def test_csv_rows_flatten_params(running: tuple[Session, str, int]) -> None:
+    session, run_id, attempt = running
+    assert history.append_epochs(session, run_id, attempt, records(0, 2))
+    session.commit()
+    rows: list[list[Any]] = list(history.history_csv_rows(session, run_id, page=2))
+    assert rows[0] == ["epoch", "loss", "val_loss", "accuracy", "val_accuracy", "a", "b",
+                       "grad_norms.a"]  # fmt: skip
+    assert [r[0] for r in rows[1:]] == [0, 1, 2]
+    assert rows[2][5:] == [0.01, -1.0, 0.5]
+
+
+def test_truncate_history_drops_the_tail(running: tuple[Session, str, int]) -> None:
+    session, run_id, attempt = running
+    assert history.append_epochs(session, run_id, attempt, records(0, 19))
+    session.commit()
+    assert history.truncate_history(session, run_id, attempt, after_epoch=4)
+    session.commit()
+    assert history.count_epochs(session, run_id) == 5
+    assert session.get(Run, run_id).progress_epoch == 4  # type: ignore[union-attr]
+
+
+def test_json_rows_equal_the_dict_rows(running: tuple[Session, str, int]) -> None:
+    session, run_id, attempt = running
+    batch = records(0, 99) + [EpochRecord(epoch=100, loss=math.nan, val_loss=1e-300)]
+    assert history.append_epochs(session, run_id, attempt, batch)
+    session.commit()
+    body, cursor = history.read_history_json(session, run_id, since_epoch=10, limit=50)
+    page = history.read_history(session, run_id, since_epoch=10, limit=50)
+    assert orjson.loads(body) == page.rows
+    assert cursor == page.next_since_epoch == 60
+    body, cursor = history.read_history_json(session, run_id, since_epoch=60)
+    assert orjson.loads(body) == history.read_history(session, run_id, since_epoch=60).rows
+    assert cursor is None

@@ -1,0 +1,125 @@
+"""A real Celery worker (a prefork subprocess) trains runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers.processes import start_worker
+from helpers.runs import MOVIES_A_AFTER_300, insert_dataset, insert_run, wait_for_run
+from sqlalchemy.orm import Session, sessionmaker
+
+from descent_server.repository import history
+from descent_server.repository import runs as runs_repo
+from descent_server.settings import Settings
+from descent_server.workers.queue import enqueue_run
+
+pytestmark = pytest.mark.e2e
+
+
+def test_worker_trains_the_course_regression(
+    settings: Settings, session_factory: sessionmaker[Session], worker: object
+) -> None:
+    with session_factory() as session:
+        run_id = insert_run(session)
+        session.commit()
+    enqueue_run(run_id, "cpu")
+    run = wait_for_run(session_factory, run_id)
+    assert run.status == "succeeded", run.error
+    assert run.result is not None
+    assert run.result["params"]["a"] == pytest.approx(MOVIES_A_AFTER_300, rel=1e-9)
+    with session_factory() as session:
+        epochs = [r["epoch"] for r in history.read_history(session, run_id).rows]
+    assert epochs == list(range(301))
+
+
+def test_the_sweeper_runs_a_run_that_was_never_enqueued(
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # A crash between commit and enqueue: the row says queued, the broker has nothing.
+    monkeypatch.setenv("DESCENT_REQUEUE_AFTER_S", "1")
+    monkeypatch.setenv("DESCENT_SWEEPER_INTERVAL_S", "0.5")
+    with session_factory() as session:
+        run_id = insert_run(session)
+        session.commit()
+    worker = start_worker(log_path=tmp_path / "worker.log")
+    try:
+        run = wait_for_run(session_factory, run_id, timeout_s=60)
+    finally:
+        worker.stop()
+    assert run.status == "succeeded", worker.log()
+    assert run.enqueued_at is not None
+
+
+def _slow_mlp_run(session: Session, epochs: int = 300) -> str:
+    """Insert an MLP run on a small dataset: ~300 quick epochs, long enough to interrupt."""
+    from descent_server.ml.mlp import config_from_hyperparameters
+
+    rng = np.random.default_rng(0)
+    centres = np.repeat(np.array([[0.0, 0.0], [3.0, 3.0], [0.0, 3.0]]), 60, axis=0)
+    points = centres + rng.normal(scale=0.6, size=centres.shape)
+    labels = np.repeat(np.array(["a", "b", "c"]), 60)
+    dataset_id = insert_dataset(session, {"x1": points[:, 0], "x2": points[:, 1], "label": labels})
+    hp = {"epochs": epochs, "hidden_layers": [8], "seed": 1, "batch_size": 64,
+          "snapshots": {"every": 25, "resolution": 16}}  # fmt: skip
+    hp = config_from_hyperparameters(hp).to_hyperparameters()
+    return insert_run(session, kind="mlp_classifier", dataset_id=dataset_id,
+                      features=["x1", "x2"], target="label", hyperparameters=hp)  # fmt: skip
+
+
+def _fast_failover(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {"LEASE_TIMEOUT_S": "3", "HEARTBEAT_INTERVAL_S": "0.5",
+                        "SWEEPER_INTERVAL_S": "0.5", "REQUEUE_AFTER_S": "2"}.items():  # fmt: skip
+        monkeypatch.setenv(f"DESCENT_{name}", value)
+
+
+def test_a_killed_worker_s_run_is_finished_by_the_next_worker(
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    _fast_failover(monkeypatch)
+    with session_factory() as session:
+        run_id = _slow_mlp_run(session)
+        session.commit()
+    first = start_worker(log_path=tmp_path / "first.log")
+    try:
+        enqueue_run(run_id, "cpu")
+        wait_for_run(session_factory, run_id, until=lambda run: run.progress_epoch >= 50)
+    finally:
+        first.kill()  # SIGKILL, main process and pool child at once
+    second = start_worker(log_path=tmp_path / "second.log")
+    try:
+        run = wait_for_run(session_factory, run_id)
+    finally:
+        second.stop()
+    assert run.status == "succeeded", second.log()
+    assert run.attempt == 2
+    with session_factory() as session:
+        epochs = [r["epoch"] for r in history.read_history(session, run_id).rows]
+        assert history.snapshot_epochs(session, run_id)[-1] == 300
+    assert epochs == list(range(301))
+
+
+def test_cancel_stops_a_running_run_and_keeps_its_history(
+    settings: Settings, session_factory: sessionmaker[Session], worker: object
+) -> None:
+    with session_factory() as session:
+        run_id = _slow_mlp_run(session, epochs=3000)
+        session.commit()
+    enqueue_run(run_id, "cpu")
+    wait_for_run(session_factory, run_id, until=lambda run: run.progress_epoch >= 10)
+    with session_factory() as session:
+        assert runs_repo.request_cancel(session, run_id=run_id)
+        session.commit()
+    run = wait_for_run(session_factory, run_id)
+    assert run.status == "cancelled"
+    with session_factory() as session:
+        kept = history.count_epochs(session, run_id)
+    assert 10 < kept < 3001
+    assert kept == run.progress_epoch + 1
