@@ -8,6 +8,7 @@ Times are medians of several runs on this machine; the ratio is baseline / ours.
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
@@ -37,9 +38,10 @@ class Row:
     passed: bool | None  # None: for information, no goal
 
 
-def median_time(fn: Callable[[], object], runs: int) -> float:
-    """Return the median wall time of `runs` calls of fn, after one warm-up call."""
-    fn()
+def median_time(fn: Callable[[], object], runs: int, warm_up: bool = True) -> float:
+    """Return the median wall time of `runs` calls of fn (after one untimed call if warm_up)."""
+    if warm_up:
+        fn()
     times = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -87,10 +89,11 @@ def bench_regression() -> list[Row]:
     y = 3.0 * X[:, 0] + 2.0 + rng.normal(0.0, 1.0, size=n)
     config = RegressionConfig(learning_rate=0.01, epochs=1000)
     fast = train_regression(X, y, config)
-    ref = train_regression_reference(X, y, config)
-    ours = median_time(lambda: train_regression(X, y, config), runs=7)
-    baseline = median_time(lambda: train_regression_reference(X, y, config), runs=3)
+    ref = train_regression_reference(X, y, config)  # also the baseline's warm-up
     diff = max_relative_difference(fast, ref)
+    ours = median_time(lambda: train_regression(X, y, config), runs=9)
+    # Seconds per run, and nothing to warm up that the run above has not.
+    baseline = median_time(lambda: train_regression_reference(X, y, config), 3, warm_up=False)
     work = "P1 regression 1e6 rows × 1000 epochs (sufficient stats vs per-epoch numpy)"
     return [
         speed_row(work, baseline, ours, 500),
@@ -162,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     rows = [row for name in names for row in SECTIONS[name]()]
     print_table(rows)
+    # Numbers depend on the machine's load and on BLAS threading (the per-epoch baseline's
+    # BLAS calls are threaded by default, which is slower, not faster, on busy cores).
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "unset")
+    print(f"\n(load average {os.getloadavg()[0]:.1f}, OPENBLAS_NUM_THREADS={threads})")
     return 0 if all(r.passed is not False for r in rows) else 1
 
 

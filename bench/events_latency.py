@@ -5,13 +5,14 @@ run, then stores epochs one commit at a time (as the worker's history flush does
 intervals and records, per listener and epoch, the time from commit to receipt.
 
     .venv/bin/python bench/events_latency.py                      # embedded SQLite
-    .venv/bin/python bench/events_latency.py --database-url postgresql://postgres@127.0.0.1/descent_bench
+    .venv/bin/python bench/events_latency.py --postgres   # a scratch PostgreSQL database
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -22,9 +23,11 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+from sqlalchemy.orm import Session
 
 from descent_server.db.migrate import upgrade
 from descent_server.db.models import Run
@@ -32,7 +35,8 @@ from descent_server.db.session import make_engine
 from descent_server.ml.types import EpochRecord
 from descent_server.repository import history, leases
 from descent_server.services import keys
-from sqlalchemy.orm import Session
+
+PG = "postgres@127.0.0.1:5432"
 
 
 def free_port() -> int:
@@ -127,9 +131,7 @@ async def measure(args: argparse.Namespace, url: str, data_dir: Path) -> dict[st
         server.terminate()
         server.wait(timeout=10)
         engine.dispose()
-    latencies = sorted(
-        (r[e] - t) * 1000 for r in received for e, t in stored.items() if e in r
-    )
+    latencies = sorted((r[e] - t) * 1000 for r in received for e, t in stored.items() if e in r)
     missing = sum(len(stored) - len(r) for r in received)
     q = statistics.quantiles(latencies, n=100)
     return {
@@ -148,14 +150,35 @@ def main() -> None:
     """Parse arguments, measure, print one JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
+    parser.add_argument(
+        "--postgres", action="store_true", help="create (and drop) a scratch database on " + PG
+    )
     parser.add_argument("--listeners", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--min-gap", type=float, default=0.02, help="seconds between epochs")
     parser.add_argument("--max-gap", type=float, default=0.3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
+    with tempfile.TemporaryDirectory() as tmp, scratch_database(args.postgres) as scratch:
+        url = scratch or args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
         print(json.dumps(asyncio.run(measure(args, url, Path(tmp)))))
+
+
+@contextlib.contextmanager
+def scratch_database(wanted: bool) -> Iterator[str | None]:
+    """Yield the URL of a fresh PostgreSQL database (dropped afterwards), or None."""
+    if not wanted:
+        yield None
+        return
+    import psycopg
+
+    name = f"descent_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(f"postgresql://{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    try:
+        yield f"postgresql+psycopg://{PG}/{name}"
+    finally:
+        with psycopg.connect(f"postgresql://{PG}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy.engine import make_url
 
 from descent_server.settings import get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 app = typer.Typer(
     name="descent-server",
@@ -18,6 +22,7 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+
 
 @app.command()
 def dev(
@@ -123,7 +128,9 @@ def keys_list() -> None:
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: Annotated[str, typer.Argument(help="Id of the key to revoke.")]) -> None:
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="Id (or shown prefix) of the key.")],
+) -> None:
     """Revoke an API key: requests with it get 401 from now on."""
     from descent_server.services import keys as key_service
     from descent_server.services.errors import NotFound
@@ -137,8 +144,8 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="Id of the key to rev
     typer.echo(f"revoked key {key_id}")
 
 
-def _session():  # type: ignore[no-untyped-def]
-    """Open a database session from settings."""
+def _session() -> AbstractContextManager[Session]:
+    """Open a database session on the configured database (committed once at the end)."""
     from descent_server.db.session import session_scope
 
     return session_scope()

@@ -27,6 +27,7 @@ def worker_command(*, queues: str = "cpu", concurrency: int = 1) -> list[str]:
         sys.executable, "-m", "celery", "-A", CELERY_APP, "worker",
         "-Q", queues, "-c", str(concurrency), "--pool", "prefork",
         "--loglevel", "info", "--hostname", f"dev-{os.getpid()}@%h",
+        "--without-gossip", "--without-mingle",  # one worker: nobody to gossip with
     ]  # fmt: skip
 
 

@@ -133,11 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"keras {keras.__version__}, backend {keras.backend.backend()}; {description}")
 
     course = course_data()
-    course_cfg = MLPConfig(seed=SEED, epochs=3 if args.small else 20)  # the notebook's model
+    course_cfg = MLPConfig(seed=SEED, epochs=2 if args.small else 20)  # the notebook's model
     rows = 16_384 if args.small else 1_048_576
     large = large_data(rows)
     large_cfg = MLPConfig(
-        hidden_layers=(512, 512), batch_size=8192, epochs=3 if args.small else 5,
+        hidden_layers=(512, 512), batch_size=8192, epochs=2 if args.small else 5,
         optimizer="adam", learning_rate=1e-3, seed=SEED, snapshot_every=0,
     )  # fmt: skip
 

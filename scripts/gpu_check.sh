@@ -7,6 +7,10 @@
 # Usage: scripts/gpu_check.sh [--wheels DIR] [--cpu-only] [--small] [--no-suite] [--json FILE]
 #   --cpu-only  no GPU needed: both sides run on the CPU (a smoke test of the code path; CI)
 #   --small     small sizes, seconds instead of minutes
+# The wheels for a Python 3.12 GPU host, fetched where PyPI is reachable (.whl/ is gitignored):
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform any \
+#     -d .whl keras==3.15.1 namex==0.1.0 optree==0.20.0
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +26,7 @@ while [ $# -gt 0 ]; do
         --cpu-only) CHECK_ARGS+=(--cpu-only); export JAX_PLATFORMS=cpu; shift ;;
         --small) CHECK_ARGS+=(--small); shift ;;
         --json) CHECK_ARGS+=(--json "$2"); shift 2 ;;
-        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "unknown option: $1" >&2; exit 2 ;;
     esac
 done

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -19,6 +21,8 @@ from descent_server.api.routes import (
     service,
     sweeps,
 )
+from descent_server.api.schemas.datasets import DatasetCreate
+from descent_server.api.schemas.errors import ERROR_RESPONSES
 from descent_server.services.ratelimit import TokenBucket
 from descent_server.settings import get_settings
 
@@ -38,8 +42,9 @@ def create_app() -> FastAPI:
     app.state.submit_bucket = TokenBucket(settings.submit_rate_per_minute)
     errors.install(app)
     app.include_router(service.router)
-    for module in (datasets, runs, history, plots, events, sweeps, dashboard):
-        app.include_router(module.router)
+    for module in (datasets, runs, history, plots, events, sweeps):
+        app.include_router(module.router, responses=ERROR_RESPONSES)
+    app.include_router(dashboard.router)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_request_bytes,
@@ -55,4 +60,21 @@ def create_app() -> FastAPI:
             allow_headers=["*"],
             expose_headers=["ETag", "Location", "Retry-After"],
         )
+    _document_dataset_json(app)
     return app
+
+
+def _document_dataset_json(app: FastAPI) -> None:
+    """Add DatasetCreate to the OpenAPI components (the upload route parses its body itself)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            definition = DatasetCreate.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            schema["components"]["schemas"]["DatasetCreate"] = definition
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]

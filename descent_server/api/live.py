@@ -3,7 +3,8 @@
 An idle listener holds no database connection and no thread: it awaits an asyncio.Event.
 The hub runs one small query every POLL_INTERVAL_S for the (version, progress_epoch) of
 the runs that have listeners and wakes those whose run changed; a woken listener reads its
-new rows in one short threadpool call and gives the connection back.
+new rows in one short threadpool call and gives the connection back. Listeners of one run
+woken at the same epoch share that read, so a crowd costs one query per change, not one each.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class Hub:
     poll: Poll = poll_versions
     _listeners: dict[Key, set[Listener]] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
+    _reads: dict[tuple[Any, ...], asyncio.Task[Batch | None]] = field(default_factory=dict)
 
     @contextlib.contextmanager
     def subscribe(self, engine: Engine, run_id: str) -> Iterator[Listener]:
@@ -76,6 +78,23 @@ class Hub:
             waiting.discard(listener)
             if not waiting:
                 self._listeners.pop(key, None)
+
+    async def read(
+        self, engine: Engine, run_id: str, owner: str, after: int, epochs: bool
+    ) -> Batch | None:
+        """Fetch in the threadpool; listeners woken together at the same place share one read.
+
+        Sharing is safe: a listener records the version its batch saw, so a change the shared
+        read missed still differs from `seen` and wakes it again.
+        """
+        key = (engine, run_id, owner, after, epochs)
+        task = self._reads.get(key)
+        if task is None:
+            task = asyncio.ensure_future(run_in_threadpool(fetch, *key))
+            self._reads[key] = task
+            task.add_done_callback(lambda _: self._reads.pop(key, None))
+        # shield: one listener leaving must not cancel the read the others wait for.
+        return await asyncio.shield(task)
 
     @property
     def listeners(self) -> int:
@@ -119,7 +138,7 @@ class Batch:
 
     run: dict[str, Any]
     version: tuple[int, int]  # what the hub compares: (version, progress_epoch)
-    rows: list[dict[str, Any]]
+    rows: list[tuple[int, str]]  # (epoch, JSON of its history row), serialized once
     more: bool  # a full page: read again before waiting
 
     @property
@@ -140,7 +159,8 @@ def fetch(engine: Engine, run_id: str, owner: str, after: int, epochs: bool) -> 
         if not epochs or run.progress_epoch <= after:
             return Batch(data, version, [], more=False)
         page = history_repo.read_history(session, run_id, since_epoch=after, limit=PAGE_ROWS)
-        return Batch(data, version, page.rows, more=page.next_since_epoch is not None)
+        rows = [(row["epoch"], _dumps(row)) for row in page.rows]
+        return Batch(data, version, rows, more=page.next_since_epoch is not None)
 
 
 def _material(run: dict[str, Any]) -> tuple[Any, ...]:
@@ -162,13 +182,12 @@ async def stream_run(
         sent_at = 0.0
         while True:
             listener.wake.clear()
-            batch = await run_in_threadpool(fetch, engine, run_id, owner, after, epochs)
+            batch = await hub.read(engine, run_id, owner, after, epochs)
             if batch is None:  # deleted while we watched
                 return
             listener.seen = batch.version
-            for row in batch.rows:
-                after = row["epoch"]
-                yield {"event": "epoch", "id": str(after), "data": _dumps(row)}
+            for after, row in batch.rows:
+                yield {"event": "epoch", "id": str(after), "data": row}
             # A final status waits until every epoch before it went out.
             done = batch.final and not batch.more
             material, progress = _material(batch.run), batch.run["progress"]

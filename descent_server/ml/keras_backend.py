@@ -95,6 +95,12 @@ def accuracy_metric(n_outputs: int) -> Any:
     return metrics.CategoricalAccuracy(name="accuracy")
 
 
+def get_weights(model: Any) -> list[Any]:
+    """Return the model's weights as numpy arrays, in Keras's kernel, bias, kernel... order."""
+    ops = keras_module().ops
+    return [ops.convert_to_numpy(v.value) for v in model.weights]
+
+
 def predict(model: Any, x: Any, chunk: int = 65_536) -> Any:
     """Return the model's outputs for x as float64 numpy, computed on the backend's device."""
     import numpy as np

@@ -43,6 +43,7 @@ __all__ = [
 GRAD_ROWS = 2000  # gradient norms use at most this many training rows (a fixed random subset)
 NUMPY_FORWARD_WORK = 50_000_000  # rows × parameters up to which numpy does forward passes
 SNAPSHOT_MARGIN = 0.05  # the boundary grid reaches 5% of the data's range beyond it
+DIVERGENCE_FACTOR = 1e6  # a loss this many times the first recorded one has diverged
 OnModel = Callable[[int, MLPModel], None]
 
 
@@ -161,10 +162,6 @@ def _interleave(kernels: list[np.ndarray], biases: list[np.ndarray]) -> list[np.
     return [a for pair in zip(kernels, biases, strict=True) for a in pair]
 
 
-def _finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)
-
-
 Split = tuple[np.ndarray, np.ndarray, np.ndarray]  # inputs (float32), targets, class indices
 
 
@@ -188,7 +185,7 @@ class _Recorder:
 
     def record(self, epoch: int, logs: dict[str, Any] | None) -> bool:
         """Record `epoch` (logs None: measure the training split); return True to stop."""
-        weights = self.model.get_weights()
+        weights = kb.get_weights(self.model)
         kernels, biases = weights[0::2], weights[1::2]
         if logs is None:
             p = self._predict(self.train[0], kernels, biases)
@@ -196,8 +193,8 @@ class _Recorder:
             accuracy: float | None = _accuracy(p, self.train[2])
         else:
             loss, accuracy = logs.get("loss"), logs.get("accuracy")
-        if not _finite(loss) or not all(np.all(np.isfinite(w)) for w in weights):
-            self.status = "diverged"  # the history ends at the last finite epoch
+        if not self._sane(loss) or not all(np.all(np.isfinite(w)) for w in weights):
+            self.status = "diverged"  # the history ends at the last sane epoch
             return True
         net = Network([w.astype(np.float64) for w in kernels],
                       [b.astype(np.float64) for b in biases],
@@ -229,6 +226,11 @@ class _Recorder:
             self.status = "cancelled"
             return True
         return False
+
+    def _sane(self, loss: float | None) -> bool:
+        if loss is None or not math.isfinite(loss):
+            return False
+        return not self.history or loss <= DIVERGENCE_FACTOR * max(self.history[0].loss or 0, 1e-12)
 
     def _predict(
         self, x: np.ndarray, kernels: list[np.ndarray], biases: list[np.ndarray]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from typing import Any
 
 import numpy as np
 
@@ -12,10 +13,11 @@ _NAMES = "__names__"
 
 def encode(columns: dict[str, np.ndarray]) -> bytes:
     """Serialize named 1-D columns (float64 or unicode) to npz bytes, keeping column order."""
-    arrays = {f"c{i}": _plain(values) for i, values in enumerate(columns.values())}
-    buffer = io.BytesIO()
+    arrays: dict[str, Any] = {f"c{i}": _plain(values) for i, values in enumerate(columns.values())}
     # Names are stored as data, not as zip member names, so any column name round-trips.
-    np.savez_compressed(buffer, **{_NAMES: np.array(list(columns), dtype=str)}, **arrays)
+    arrays[_NAMES] = np.array(list(columns), dtype=str)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
     return buffer.getvalue()
 
 

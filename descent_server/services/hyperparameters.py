@@ -82,14 +82,14 @@ class MLPHyperparameters(_Strict):
     ] = "relu"
     output: Literal["auto", "softmax", "sigmoid"] = "auto"
     loss: Literal["auto", "categorical_crossentropy", "binary_crossentropy", "mse"] = "auto"
-    optimizer: Optimizer = Field(default_factory=Optimizer)
+    optimizer: Optimizer = Field(default_factory=lambda: Optimizer.model_validate({}))
     batch_size: int = Field(32, ge=1)
     epochs: int = Field(20, ge=1)
     validation_split: Finite = Field(0.1, ge=0, lt=1)
     validation: Literal["stratified", "tail"] = "stratified"
     normalize: Literal["none", "minmax", "standard"] = "minmax"
     seed: int = Field(0, ge=0, lt=2**32)
-    snapshots: Snapshots = Field(default_factory=Snapshots)
+    snapshots: Snapshots = Field(default_factory=lambda: Snapshots.model_validate({}))
     weights: Literal["stats", "full"] = "stats"
 
 

@@ -56,7 +56,7 @@ def submit(
     run = prepare(session=session, owner=owner, request=request)
     run.idempotency_key = idempotency_key
     run.request_hash = digest if idempotency_key else None
-    _check_capacity(session, owner, 1)
+    check_capacity(session=session, owner=owner, n=1)
     repo.add(session, run)
     try:
         session.commit()
@@ -82,7 +82,7 @@ def prepare(
     """Validate a run request against its dataset and limits; return the unsaved Run."""
     kind = request["kind"]
     if data is None:
-        data = _training_data(session, owner, request)
+        data = request_data(session=session, owner=owner, request=request)
     hp = hp_models.parse(kind, request.get("hyperparameters") or {})
     filled = run_analysis.fill_and_check(kind, hp, data)
     settings = get_settings()
@@ -176,7 +176,7 @@ def stop(session: Session, run_id: str) -> None:
         repo.request_cancel(session, run_id=run_id)
 
 
-def _training_data(session: Session, owner: str, request: dict[str, Any]) -> TrainingData:
+def request_data(*, session: Session, owner: str, request: dict[str, Any]) -> TrainingData:
     """Load the request's dataset and build its arrays (422 naming dataset_id if missing)."""
     try:
         columns = load_columns(session=session, dataset_id=request["dataset_id"], owner=owner)
@@ -187,19 +187,14 @@ def _training_data(session: Session, owner: str, request: dict[str, Any]) -> Tra
     )
 
 
-def _check_capacity(session: Session, owner: str, n: int) -> None:
-    """Refuse a submission that would exceed the owner's concurrent-run limit (429)."""
+def check_capacity(*, session: Session, owner: str, n: int) -> None:
+    """Refuse `n` more runs if the owner's queued + running runs would pass the limit (429)."""
     limit = get_settings().max_concurrent_runs
     active = repo.count_active(session, owner=owner)
     if active + n > limit:
         raise RateLimited(
             f"{active} runs are queued or running; the limit is {limit} per owner", retry_after=10
         )
-
-
-def check_capacity(*, session: Session, owner: str, n: int) -> None:
-    """Public form of the concurrent-run check (sweeps submit several runs at once)."""
-    _check_capacity(session, owner, n)
 
 
 def _replay(existing: Run, digest: str) -> Run:

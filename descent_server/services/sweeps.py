@@ -51,7 +51,7 @@ def create(
 ) -> tuple[Sweep, list[Run]]:
     """Validate every combination, store the sweep and its runs, then enqueue them."""
     combos = combinations(grid)
-    data = _data(session, owner, request)
+    data = run_service.request_data(session=session, owner=owner, request=request)
     sweep = Sweep(id=str(uuid.uuid4()), owner=owner, name=name, request=request, grid=grid)
     repo.add(session, sweep)
     runs = []
@@ -175,7 +175,7 @@ def _contour_png(session: Session, runs: list[Run], options: PlotOptions) -> byt
         raise NotFound("a sweep contour exists for one-feature regression sweeps only")
     data = load_training_data(session=session, run=first)
     starts = [(r.hyperparameters["init"]["a"], r.hyperparameters["init"]["b"]) for r in runs]
-    surface = surface_from_spec(data.X[:, 0], data.y, None, include=starts)
+    surface: Any = surface_from_spec(data.X[:, 0], data.y, None, include=starts)
     paths = []
     for run in runs:
         rows = history_repo.downsample(session, run.id, CURVE_POINTS)
@@ -187,13 +187,6 @@ def _contour_png(session: Session, runs: list[Run], options: PlotOptions) -> byt
         surface, paths, log=True if options.log is None else options.log,
         width=options.width, height=options.height, dpi=options.dpi,
     )  # fmt: skip
-
-
-def _data(session: Session, owner: str, request: dict[str, Any]) -> Any:
-    """Load the base request's data once for every combination."""
-    from descent_server.services.runs import _training_data
-
-    return _training_data(session, owner, request)
 
 
 def _with_values(hyperparameters: dict[str, Any], combo: dict[str, Any]) -> dict[str, Any]:

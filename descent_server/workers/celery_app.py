@@ -3,7 +3,8 @@
 `celery -A descent_server.workers.celery_app worker -Q cpu` runs a worker. Importing this
 module never imports Keras or TensorFlow: the pool children are forked first, and each child
 sets itself up in `worker_process_init` (fresh database engine, Keras warmed up off the main
-thread). KERAS_BACKEND is exported here, from settings, so every child inherits it.
+thread). KERAS_BACKEND is exported from settings in the worker only (`worker_init`, before the
+fork), never in an API process that merely imports this module to enqueue.
 """
 
 from __future__ import annotations
@@ -11,11 +12,18 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from pathlib import Path
+import time
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from celery.signals import (
+    task_postrun,
+    task_prerun,
+    worker_init,
+    worker_process_init,
+    worker_ready,
+    worker_shutdown,
+)
 from kombu import Queue
 
 from descent_server.settings import Settings, get_settings
@@ -75,19 +83,27 @@ def make_app(settings: Settings | None = None) -> Celery:
     return app
 
 
-def data_folder(settings: Settings) -> Path:
-    """Return the file broker's folder of processed messages (pruned by the sweeper)."""
-    return (settings.data_dir / "broker" / "processed").resolve()
+def use_keras_backend() -> None:
+    """Export KERAS_BACKEND from settings (before any keras import) and GPU memory manners."""
+    os.environ["KERAS_BACKEND"] = get_settings().keras_backend
+    # A GPU worker must not grab all GPU memory up front (TensorFlow and JAX both default to it).
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-
-# Must be set before any import of keras, in this process and (inherited) in the children.
-os.environ.setdefault("KERAS_BACKEND", get_settings().keras_backend)
-# A GPU worker must not grab all GPU memory up front (TensorFlow and JAX both default to it).
-os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
-os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 app = make_app()
+
+
+WARM_AFTER_IDLE_S = 1.0
+_busy_since: list[float | None] = [None]  # this child: when its current task began
+_idle_since = [time.monotonic()]
+
+
+@worker_init.connect
+def _worker_init(**_: Any) -> None:
+    """In the worker's main process, before the pool forks: children inherit the backend."""
+    use_keras_backend()
 
 
 @worker_process_init.connect
@@ -95,13 +111,27 @@ def _child_init(**_: Any) -> None:
     """Start a pool child clean: no database connection inherited from the parent."""
     from descent_server.db.session import reset_engine
 
+    use_keras_backend()
     reset_engine()
-    # Importing Keras (5 s with TensorFlow) in the background: the first MLP run starts warm,
-    # and a regression run does not wait for it.
-    threading.Thread(target=_warm_keras, name="warm-keras", daemon=True).start()
+    # Import Keras (5 s with TensorFlow) once the child is idle, so the first MLP run starts
+    # warm while a stream of quick regression runs is never slowed down by the import.
+    threading.Thread(target=_warm_keras_when_idle, name="warm-keras", daemon=True).start()
 
 
-def _warm_keras() -> None:
+@task_prerun.connect
+def _task_started(**_: Any) -> None:
+    _busy_since[0] = time.monotonic()
+
+
+@task_postrun.connect
+def _task_ended(**_: Any) -> None:
+    _busy_since[0] = None
+    _idle_since[0] = time.monotonic()
+
+
+def _warm_keras_when_idle() -> None:
+    while _busy_since[0] is not None or time.monotonic() - _idle_since[0] < WARM_AFTER_IDLE_S:
+        time.sleep(0.2)
     try:
         from descent_server.ml.keras_backend import keras_module
 

@@ -66,9 +66,7 @@ def test_upload_too_large_is_413_before_buffering(api_factory) -> None:  # type:
         headers={**api.a, "Content-Type": "application/json"},
     )
     assert streamed.status_code == 413
-    huge_run = api.client.post(
-        "/v1/runs", json={**MOVIES_RUN, "name": "x" * 5000}, headers=api.a
-    )
+    huge_run = api.client.post("/v1/runs", json={**MOVIES_RUN, "name": "x" * 5000}, headers=api.a)
     assert huge_run.status_code == 413
     assert api.client.get("/healthz").status_code == 200
 

@@ -1,4 +1,4 @@
-"""GET /v1/runs/{id}/events: epochs in order, status, resume, keep-alive, tenancy, no held connections."""
+"""GET /v1/runs/{id}/events: order, status, resume, keep-alive, tenancy, no held connections."""
 
 from __future__ import annotations
 

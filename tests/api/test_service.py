@@ -47,11 +47,12 @@ def test_metrics_count_requests_and_runs(api) -> None:  # type: ignore[no-untype
     assert "descent_http_request_seconds_bucket" in text
 
 
-def test_database_down_is_503(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_database_down_is_503(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     configure(
-        monkeypatch, tmp_path,
-        database_url="postgresql+psycopg://postgres@127.0.0.1:1/none", auth_enabled="false",
-    )  # fmt: skip
+        monkeypatch,
+        database_url="postgresql+psycopg://postgres@127.0.0.1:1/none",
+        auth_enabled="false",
+    )
     client = TestClient(create_app())
     for method, url in (("GET", "/v1/runs"), ("POST", "/v1/runs"), ("GET", "/v1/datasets")):
         r = client.request(method, url, json=MOVIES_RUN)
@@ -61,8 +62,8 @@ def test_database_down_is_503(monkeypatch, tmp_path) -> None:  # type: ignore[no
     assert ready.status_code == 503 and ready.json()["database"] == "down"
 
 
-def test_database_down_with_auth_is_503(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    configure(monkeypatch, tmp_path, database_url="postgresql+psycopg://postgres@127.0.0.1:1/x")
+def test_database_down_with_auth_is_503(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    configure(monkeypatch, database_url="postgresql+psycopg://postgres@127.0.0.1:1/x")
     client = TestClient(create_app())
     r = client.get("/v1/runs", headers={"Authorization": "Bearer whatever"})
     assert r.status_code == 503

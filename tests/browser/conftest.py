@@ -2,9 +2,10 @@
 
 The server is the real thing (API + a real Celery worker on SQLite and the file broker),
 started once per session: `live_server` with auth on (`live_server.key` is an API key made
-with the server CLI), `open_server` with auth off as `descent-server dev` runs by default. Chromium is Debian's (`apt-get install chromium`), driven by Playwright without
-downloading browsers. Set DESCENT_BROWSER_URL (and DESCENT_BROWSER_KEY) to run the tests
-against a server you already started instead.
+with the server CLI), `open_server` with auth off as `descent-server dev` runs by default.
+Chromium is Debian's (`apt-get install chromium`), driven by Playwright without downloading
+browsers. Set DESCENT_BROWSER_URL (and DESCENT_BROWSER_KEY) to run the auth-on tests against
+a server you already started instead.
 
 `page` collects console errors and uncaught exceptions and fails the test on any, unless
 the test lists the messages it expects in `page.allowed_errors` (regular expressions).
@@ -180,12 +181,12 @@ def page(browser: object, request: pytest.FixtureRequest) -> Iterator[object]:
 
 @pytest.fixture
 def shot() -> object:
-    """Return shot(page, name): a full-page screenshot saved as test-artifacts/NAME.png."""
+    """Return shot(page, name, full_page=True): a screenshot saved as test-artifacts/NAME.png."""
 
-    def save(page: object, name: str) -> Path:
+    def save(page: object, name: str, full_page: bool = True) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+        page.screenshot(path=str(path), full_page=full_page)  # type: ignore[attr-defined]
         return path
 
     return save

@@ -111,6 +111,7 @@ def test_course_mlp_from_the_form_updates_live_and_scrubs(page, live_server, sho
     page.wait_for_selector("#boundary-canvas[data-epoch='20']")
     assert canvas_png(page, "#boundary-canvas") == last
     shot(page, "mlp-done")
+    shot(page, "mlp-done-top", full_page=False)  # the docs picture
 
 
 def test_diverged_run_shows_its_error(page, live_server, shot) -> None:
@@ -144,6 +145,7 @@ def test_regression_fit_line_and_descent_path(page, live_server, shot) -> None:
     page.fill("#epoch-slider", "300")
     page.wait_for_selector("#fit-chart[data-epoch='300']")
     shot(page, "regression-run")
+    shot(page, "regression-run-top", full_page=False)  # the docs picture
 
 
 def test_learning_rate_sweep_from_the_form(page, live_server, shot) -> None:
@@ -308,3 +310,33 @@ def test_falls_back_to_polling_when_the_stream_is_cut(page, live_server) -> None
     page.wait_for_selector("#loss-chart[data-points='6']")
     page.wait_for_selector("#boundary-canvas[data-epoch='5']")
     assert polls, "the page never polled the run with If-None-Match"
+
+
+def test_cancel_keeps_the_history_and_delete_removes_the_run(page, live_server) -> None:
+    open_dashboard(page, live_server)
+    page.select_option("#dataset", "builtin:three-blobs")
+    page.fill("#run-name", "to be cancelled")
+    page.fill("#hidden-layers", "8")
+    page.fill("#epochs", "500")
+    page.click("#submit-run")
+    page.wait_for_url(re.compile(r"#/runs/[0-9a-f-]+$"))
+    run_id = page.url.rsplit("/", 1)[1]
+    page.wait_for_function(
+        "Number(document.getElementById('epoch-counter')?.dataset.epoch) >= 1",
+        timeout=MLP_TIMEOUT_MS,
+    )
+    page.click("#cancel-run")
+    page.wait_for_selector("#run-status [data-status='cancelled']", timeout=RUN_TIMEOUT_MS)
+    page.wait_for_selector("#cancel-run", state="hidden")
+    with live_server.api() as client:
+        run = client.get(f"v1/runs/{run_id}").json()
+        history = client.get(f"v1/runs/{run_id}/history").json()["epochs"]
+    assert run["status"] == "cancelled"
+    assert 2 <= len(history) < 501
+    page.wait_for_selector(f"#loss-chart[data-points='{len(history)}']")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#delete-run")
+    page.wait_for_url(re.compile(r"#/$"))
+    page.wait_for_selector("#runs-table[data-loaded]", state="attached")
+    assert page.query_selector(f"#runs-table tr[data-run-id='{run_id}']") is None

@@ -158,9 +158,10 @@ def test_gradients_match_backend_autodiff(activation, output, n_out, loss):
     net, x, y = make_case(activation, output, n_out, seed=1)
     ours, grad_w, grad_b = loss_and_gradients(net, x, y, loss)
     ref_loss, ref = autodiff_gradients(net, x, y, loss)
-    # Keras's ops.mean on JAX accumulates float64 in float32 (~5e-8 relative); TF is exact.
-    rtol = 1e-6 if _backend() == "jax" else 1e-9
+    # Some Keras ops on JAX (mean, tanh) compute float64 inputs through float32 (~1e-6
+    # relative); on TensorFlow the reference is float64 throughout.
+    rtol, atol = (1e-5, 1e-7) if _backend() == "jax" else (1e-9, 1e-12)
     assert ours == pytest.approx(ref_loss, rel=rtol)
     interleaved = [g for pair in zip(grad_w, grad_b, strict=True) for g in pair]
     for mine, theirs in zip(interleaved, ref, strict=True):
-        np.testing.assert_allclose(mine, theirs, rtol=rtol, atol=1e-12)
+        np.testing.assert_allclose(mine, theirs, rtol=rtol, atol=atol)

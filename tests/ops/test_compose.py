@@ -6,11 +6,13 @@ import importlib
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import click
 import pytest
 import typer.main
 import yaml
+from sqlalchemy.engine import make_url
 
 from descent_server.cli import app
 from descent_server.settings import Settings
@@ -19,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 EXPECTED = {"postgres", "redis", "migrate", "api", "worker", "worker-gpu", "flower"}
-ENV_DEFAULT = re.compile(r"^\$\{\w+:-(.*)\}$")  # compose's ${VAR:-default}
+ENV_DEFAULT = re.compile(r"\$\{\w+:-([^}]*)\}")  # compose's ${VAR:-default}
 
 
 def _env(service: dict[str, Any]) -> dict[str, str]:
@@ -30,8 +32,9 @@ def _env(service: dict[str, Any]) -> dict[str, str]:
 
 
 def _resolve(value: str) -> str:
-    match = ENV_DEFAULT.match(value)
-    return match.group(1) if match else value
+    resolved = ENV_DEFAULT.sub(lambda m: m.group(1), value)
+    assert "$" not in resolved, f"an interpolation without a default: {value}"
+    return resolved
 
 
 def test_every_service_is_there() -> None:
@@ -131,3 +134,18 @@ def test_dockerfile_installs_the_project() -> None:
     for name, service in SERVICES.items():
         if "build" in service:
             assert (ROOT / service["build"]["context"] / "Dockerfile").exists(), name
+
+
+def test_every_descent_service_reaches_the_same_database_and_broker() -> None:
+    pg = {k: _resolve(v) for k, v in _env(SERVICES["postgres"]).items()}
+    apps = [name for name in SERVICES if name not in {"postgres", "redis"}]
+    for name in apps:
+        env = {k: _resolve(v) for k, v in _env(SERVICES[name]).items()}
+        db = make_url(env["DESCENT_DATABASE_URL"])
+        assert (db.drivername, db.host, db.port) == ("postgresql+psycopg", "postgres", 5432)
+        assert (db.username, db.password, db.database) == (
+            pg["POSTGRES_USER"],
+            pg["POSTGRES_PASSWORD"],
+            pg["POSTGRES_DB"],
+        ), name
+        assert urlparse(env["DESCENT_BROKER_URL"]).hostname == "redis", name

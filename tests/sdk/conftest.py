@@ -21,7 +21,6 @@ from descent_server.services import keys
 from descent_server.settings import Settings
 
 
-
 @dataclass
 class Server:
     """The app behind a TestClient, an API key per owner and the runs it enqueued."""
@@ -40,7 +39,9 @@ class Server:
 @pytest.hookimpl(tryfirst=True)  # before the root fixture's own params apply
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Run SDK tests on SQLite only; the live (e2e) tests on both backends."""
-    if "database_url" in metafunc.fixturenames and not metafunc.definition.get_closest_marker("e2e"):
+    if "database_url" in metafunc.fixturenames and not metafunc.definition.get_closest_marker(
+        "e2e"
+    ):
         sqlite = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
         metafunc.definition.add_marker(sqlite)
 

@@ -9,17 +9,27 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import descent
+import pytest
 from descent import _cli
 from descent import _client as client_module
 from descent._cli import main, parse_assignments
+
 from tests.sdk.conftest import Server
 from tests.sdk.run_writer import RunWriter
 
-SUBMIT = ["runs", "submit", "--kind", "linear_regression", "--dataset", "builtin:movies",
-          "--features", "num_want_to_see", "--target", "nums_audience"]  # fmt: skip
+SUBMIT = [
+    "runs",
+    "submit",
+    "--kind",
+    "linear_regression",
+    "--dataset",
+    "builtin:movies",
+    "--features",
+    "num_want_to_see",
+    "--target",
+    "nums_audience",
+]
 
 
 def run_cli(
@@ -37,14 +47,19 @@ def as_json(client: descent.Client, capsys: pytest.CaptureFixture[str], *argv: s
 
 def test_parse_assignments() -> None:
     assert parse_assignments(["learning_rate=2e-10", "init.a=-0.75", "init.b=0", "name=x y"]) == {
-        "learning_rate": 2e-10, "init": {"a": -0.75, "b": 0}, "name": "x y",
-    }  # fmt: skip
+        "learning_rate": 2e-10,
+        "init": {"a": -0.75, "b": 0},
+        "name": "x y",
+    }
     assert parse_assignments(["hidden_layers=[8, 8]", "flag=true"]) == {
-        "hidden_layers": [8, 8], "flag": True,
-    }  # fmt: skip
+        "hidden_layers": [8, 8],
+        "flag": True,
+    }
     assert parse_assignments(["learning_rate=1e-3,1e-12", "epochs=[5]", "x=3"], lists=True) == {
-        "learning_rate": [1e-3, 1e-12], "epochs": [5], "x": [3],
-    }  # fmt: skip
+        "learning_rate": [1e-3, 1e-12],
+        "epochs": [5],
+        "x": [3],
+    }
     with pytest.raises(ValueError):
         parse_assignments(["oops"])
 
@@ -69,8 +84,21 @@ def test_datasets_commands(
 def test_runs_submit_get_list_cancel_delete(
     client: descent.Client, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run = as_json(client, capsys, *SUBMIT, "--name", "lesson", "--set", "learning_rate=2e-10",
-                  "--set", "init.a=-0.75", "--set", "init.b=0", "--set", "epochs=30")  # fmt: skip
+    run = as_json(
+        client,
+        capsys,
+        *SUBMIT,
+        "--name",
+        "lesson",
+        "--set",
+        "learning_rate=2e-10",
+        "--set",
+        "init.a=-0.75",
+        "--set",
+        "init.b=0",
+        "--set",
+        "epochs=30",
+    )
     assert run["hyperparameters"]["learning_rate"] == 2e-10
     assert run["hyperparameters"]["init"] == {"a": -0.75, "b": 0}
     assert run["name"] == "lesson" and run["progress"]["epochs"] == 30
@@ -86,10 +114,20 @@ def test_runs_submit_get_list_cancel_delete(
 
 
 def test_runs_watch_exit_codes(client: descent.Client, capsys: pytest.CaptureFixture[str]) -> None:
-    ok = client.runs.create(kind="linear_regression", dataset="builtin:movies",
-                            features=["num_want_to_see"], target="nums_audience", epochs=5)  # fmt: skip
-    bad = client.runs.create(kind="linear_regression", dataset="builtin:movies",
-                             features=["num_want_to_see"], target="nums_audience", epochs=5)  # fmt: skip
+    ok = client.runs.create(
+        kind="linear_regression",
+        dataset="builtin:movies",
+        features=["num_want_to_see"],
+        target="nums_audience",
+        epochs=5,
+    )
+    bad = client.runs.create(
+        kind="linear_regression",
+        dataset="builtin:movies",
+        features=["num_want_to_see"],
+        target="nums_audience",
+        epochs=5,
+    )
 
     def train() -> None:
         for run, status in ((ok, "succeeded"), (bad, "diverged")):
@@ -123,8 +161,13 @@ def test_runs_submit_watch(client: descent.Client, capsys: pytest.CaptureFixture
 def test_runs_history_plot_predict_model(
     client: descent.Client, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    run = client.runs.create(kind="linear_regression", dataset="builtin:movies",
-                             features=["num_want_to_see"], target="nums_audience", epochs=9)  # fmt: skip
+    run = client.runs.create(
+        kind="linear_regression",
+        dataset="builtin:movies",
+        features=["num_want_to_see"],
+        target="nums_audience",
+        epochs=9,
+    )
     worker = RunWriter(run.id)
     worker.epochs(range(10))
     worker.artifact("model", b'{"a": 0.9, "b": 1.0}', "application/json")
@@ -139,8 +182,22 @@ def test_runs_history_plot_predict_model(
     rows = as_json(client, capsys, "runs", "history", run.id, "--max-points", "4")
     assert 2 <= len(rows) <= 4
     png = tmp_path / "out.png"
-    code, out = run_cli(client, capsys, "runs", "plot", run.id, "fit", "--x", "160",
-                        "--width", "300", "--height", "200", "-o", str(png))  # fmt: skip
+    code, out = run_cli(
+        client,
+        capsys,
+        "runs",
+        "plot",
+        run.id,
+        "fit",
+        "--x",
+        "160",
+        "--width",
+        "300",
+        "--height",
+        "200",
+        "-o",
+        str(png),
+    )
     assert code == 0 and png.read_bytes().startswith(b"\x89PNG") and str(png) in out
     code, _ = run_cli(client, capsys, "runs", "plot", run.id, "loss", "--log", "-o", str(png))
     assert code == 0
@@ -156,8 +213,13 @@ def test_runs_plot_boundary_epoch(
 ) -> None:
     import numpy as np
 
-    run = client.runs.create(kind="mlp_classifier", dataset="builtin:three-blobs",
-                             features=["x1", "x2"], target="label", epochs=5)  # fmt: skip
+    run = client.runs.create(
+        kind="mlp_classifier",
+        dataset="builtin:three-blobs",
+        features=["x1", "x2"],
+        target="label",
+        epochs=5,
+    )
     worker = RunWriter(run.id)
     worker.analysis({**run.analysis, "extent": [-9.0, 9.0, -9.0, 9.0], "resolution": 4})
     for epoch in range(6):
@@ -172,10 +234,24 @@ def test_runs_plot_boundary_epoch(
 def test_sweeps_commands(
     client: descent.Client, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    sweep = as_json(client, capsys, "sweeps", "create", "--kind", "linear_regression",
-                    "--dataset", "builtin:movies", "--features", "num_want_to_see",
-                    "--target", "nums_audience", "--set", "epochs=5",
-                    "--grid", "learning_rate=1e-3,1e-12,2e-10")  # fmt: skip
+    sweep = as_json(
+        client,
+        capsys,
+        "sweeps",
+        "create",
+        "--kind",
+        "linear_regression",
+        "--dataset",
+        "builtin:movies",
+        "--features",
+        "num_want_to_see",
+        "--target",
+        "nums_audience",
+        "--set",
+        "epochs=5",
+        "--grid",
+        "learning_rate=1e-3,1e-12,2e-10",
+    )
     assert len(sweep["runs"]) == 3 and sweep["status"] == "running"
     code, out = run_cli(client, capsys, "sweeps", "get", sweep["id"])
     assert code == 0 and out.count('{"learning_rate"') == 3
@@ -184,7 +260,9 @@ def test_sweeps_commands(
         for run in sweep["runs"]:
             worker = RunWriter(run["id"])
             worker.epochs(range(6))
-            worker.finish("diverged" if run["hyperparameters"]["learning_rate"] == 1e-3 else "succeeded")
+            worker.finish(
+                "diverged" if run["hyperparameters"]["learning_rate"] == 1e-3 else "succeeded"
+            )
 
     thread = threading.Timer(0.2, train)
     thread.start()
@@ -195,9 +273,22 @@ def test_sweeps_commands(
     assert run_cli(client, capsys, "sweeps", "plot", sweep["id"], "-o", str(png))[0] == 0
     assert png.read_bytes().startswith(b"\x89PNG")
     assert run_cli(client, capsys, "sweeps", "cancel", sweep["id"])[0] == 2  # all final: 409
-    other = as_json(client, capsys, "sweeps", "create", "--kind", "linear_regression",
-                    "--dataset", "builtin:movies", "--features", "num_want_to_see",
-                    "--target", "nums_audience", "--grid", "epochs=[3, 4]")  # fmt: skip
+    other = as_json(
+        client,
+        capsys,
+        "sweeps",
+        "create",
+        "--kind",
+        "linear_regression",
+        "--dataset",
+        "builtin:movies",
+        "--features",
+        "num_want_to_see",
+        "--target",
+        "nums_audience",
+        "--grid",
+        "epochs=[3, 4]",
+    )
     assert as_json(client, capsys, "sweeps", "cancel", other["id"])["status"] == "cancelled"
     assert run_cli(client, capsys, "sweeps", "delete", other["id"])[0] == 0
     assert run_cli(client, capsys, "sweeps", "get", other["id"])[0] == 3
@@ -230,7 +321,8 @@ def test_unreachable_server_exits_5_using_the_environment(
 
 
 def test_console_script_help() -> None:
-    done = subprocess.run([sys.executable, "-m", "descent", "--help"], capture_output=True,
-                          text=True, check=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "descent", "--help"], capture_output=True, text=True, check=True
+    )
     assert "Exit codes" in done.stdout and "datasets" in done.stdout
     assert _cli.EXIT_SERVER == 5

@@ -9,8 +9,6 @@ import pandas as pd
 import pytest
 
 
-
-
 def test_upload_csv_path_then_get_list_download_delete(
     client: descent.Client, tmp_path: Path
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -10,14 +11,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import descent
 import httpx
 import pytest
-from helpers.runs import MOVIES_A_AFTER_300
 from sqlalchemy.orm import Session, sessionmaker
 
-import descent
 from descent_server.services import keys
 from descent_server.settings import Settings
+from tests.helpers.processes import start_worker
+from tests.helpers.runs import MOVIES_A_AFTER_300
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -28,8 +30,17 @@ def live_url(settings: Settings, tmp_path: Path) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    command = [sys.executable, "-m", "uvicorn", "descent_server.api.app:create_app",
-               "--factory", "--port", str(port), "--log-level", "warning"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "descent_server.api.app:create_app",
+        "--factory",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     log = open(tmp_path / "api.log", "wb")  # noqa: SIM115 - closed below
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
     url = f"http://127.0.0.1:{port}"
@@ -51,6 +62,19 @@ def live_url(settings: Settings, tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
+@pytest.fixture
+def worker(settings: Settings, tmp_path: Path) -> Iterator[object]:
+    """A real Celery worker on this test's settings.
+
+    Imported as tests.helpers: a bare `helpers` can resolve to tests/api/helpers.py.
+    """
+    proc = start_worker(log_path=tmp_path / "worker.log")
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
 def test_course_regression_live(
     live_url: str, session_factory: sessionmaker[Session], worker: object
 ) -> None:
@@ -58,9 +82,15 @@ def test_course_regression_live(
         _, key = keys.create(session=session, owner="alice")
     with descent.Client(live_url, api_key=key) as client:
         movies = client.datasets.builtin("movies")
-        run = client.runs.create(kind=movies.kind, dataset=movies, features=movies.features,
-                                 target=movies.target, learning_rate=2e-10, epochs=300,
-                                 init={"a": -0.75, "b": -100})  # fmt: skip
+        run = client.runs.create(
+            kind=movies.kind,
+            dataset=movies,
+            features=movies.features,
+            target=movies.target,
+            learning_rate=2e-10,
+            epochs=300,
+            init={"a": -0.75, "b": -100},
+        )
         # Follow it live: every epoch exactly once, in order, then the final status.
         events = list(run.events())
         epochs = [int(e.id) for e in events if e.event == "epoch"]
@@ -76,7 +106,46 @@ def test_course_regression_live(
             MOVIES_A_AFTER_300 * 100 + run.result["params"]["b"], rel=1e-9
         )
 
-        second = client.runs.create(kind=movies.kind, dataset=movies, features=movies.features,
-                                    target=movies.target, learning_rate=1e-3, epochs=300)  # fmt: skip
+        second = client.runs.create(
+            kind=movies.kind,
+            dataset=movies,
+            features=movies.features,
+            target=movies.target,
+            learning_rate=1e-3,
+            epochs=300,
+        )
         assert second.wait(progress=False).status == "diverged"
         assert second.error["code"] == "diverged"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_readme_walkthrough_runs_as_written(
+    live_url: str,
+    session_factory: sessionmaker[Session],
+    worker: object,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every line of sdk/README.md's Python blocks works against a live server."""
+    with session_factory() as session:
+        _, key = keys.create(session=session, owner="reader")
+    monkeypatch.setenv("DESCENT_URL", live_url)
+    monkeypatch.setenv("DESCENT_API_KEY", key)
+    monkeypatch.chdir(tmp_path)
+    readme = (Path(__file__).parents[2] / "sdk" / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    walkthrough = [line for line in blocks[0].splitlines() if line.strip()]
+    assert len(walkthrough) == 10
+    namespace: dict[str, object] = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    out = capsys.readouterr().out
+    assert "0.0714" in out  # the notebook's a after 300 epochs
+    for name in ("descent-path.png", "learning-rates.png", "boundary.gif"):
+        assert (tmp_path / name).stat().st_size > 1000
+    sweep = namespace["sweep"]
+    assert isinstance(sweep, descent.Sweep)
+    rates = {r.hyperparameters["learning_rate"]: r.status for r in sweep.runs}
+    assert rates == {1e-3: "diverged", 1e-12: "succeeded", 2e-10: "succeeded"}
+    assert sweep.best_run is not None and sweep.best_run.hyperparameters["learning_rate"] == 2e-10

@@ -6,12 +6,12 @@ import io
 import json
 from pathlib import Path
 
+import descent
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
-import descent
 from descent_server.settings import get_settings
 from tests.sdk.run_writer import RunWriter
 
@@ -21,9 +21,14 @@ PNG = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture
 def finished(client: descent.Client) -> descent.Run:
     """A one-feature regression with 21 stored epochs and a model file."""
-    run = client.runs.create(kind="linear_regression", dataset="builtin:movies",
-                             features=["num_want_to_see"], target="nums_audience",
-                             learning_rate=2e-10, epochs=20)  # fmt: skip
+    run = client.runs.create(
+        kind="linear_regression",
+        dataset="builtin:movies",
+        features=["num_want_to_see"],
+        target="nums_audience",
+        learning_rate=2e-10,
+        epochs=20,
+    )
     worker = RunWriter(run.id)
     worker.epochs(range(21))
     worker.artifact("model", json.dumps({"a": 2.0, "b": 1.0}).encode(), "application/json")
@@ -42,9 +47,7 @@ def test_history_as_dataframe_list_and_downsampled(finished: descent.Run) -> Non
     assert 2 <= len(small) <= 6 and small[0]["epoch"] == 0 and small[-1]["epoch"] == 20
 
 
-def test_history_follows_every_page(
-    finished: descent.Run, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_history_follows_every_page(finished: descent.Run, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DESCENT_HISTORY_PAGE_LIMIT", "4")
     get_settings.cache_clear()
     assert [r["epoch"] for r in finished.history(as_frame=False)] == list(range(21))
@@ -82,8 +85,12 @@ def test_predict_model_and_loss_surface(finished: descent.Run, tmp_path: Path) -
 
 
 def test_predict_before_any_parameters_is_a_conflict(client: descent.Client) -> None:
-    run = client.runs.create(kind="linear_regression", dataset="builtin:movies",
-                             features=["num_want_to_see"], target="nums_audience")  # fmt: skip
+    run = client.runs.create(
+        kind="linear_regression",
+        dataset="builtin:movies",
+        features=["num_want_to_see"],
+        target="nums_audience",
+    )
     with pytest.raises(descent.Conflict):
         run.predict([1.0])
     with pytest.raises(descent.Conflict):
@@ -91,8 +98,13 @@ def test_predict_before_any_parameters_is_a_conflict(client: descent.Client) -> 
 
 
 def test_snapshots_and_boundary_plots(client: descent.Client) -> None:
-    run = client.runs.create(kind="mlp_classifier", dataset="builtin:three-blobs",
-                             features=["x1", "x2"], target="label", epochs=2)  # fmt: skip
+    run = client.runs.create(
+        kind="mlp_classifier",
+        dataset="builtin:three-blobs",
+        features=["x1", "x2"],
+        target="label",
+        epochs=2,
+    )
     worker = RunWriter(run.id)
     worker.analysis({**run.analysis, "extent": [-10.0, 10.0, -10.0, 10.0], "resolution": 8})
     grids = [np.full((8, 8), e % 3, dtype=np.uint8) for e in range(3)]

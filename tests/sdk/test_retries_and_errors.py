@@ -101,8 +101,12 @@ def test_connection_errors_surface_as_transport_error(sleeps: list[float]) -> No
 def test_run_submission_is_retried_with_the_same_idempotency_key(sleeps: list[float]) -> None:
     transport, seen = scripted(fail(503), httpx.ConnectError("reset"), ok(status=202))
     with make(transport) as client:
-        client.runs.create(kind="linear_regression", dataset="builtin:movies",
-                           features=["num_want_to_see"], target="nums_audience")  # fmt: skip
+        client.runs.create(
+            kind="linear_regression",
+            dataset="builtin:movies",
+            features=["num_want_to_see"],
+            target="nums_audience",
+        )
     keys = {r.headers["Idempotency-Key"] for r in seen}
     assert len(seen) == 3 and len(keys) == 1
 
@@ -110,13 +114,22 @@ def test_run_submission_is_retried_with_the_same_idempotency_key(sleeps: list[fl
 def test_posts_without_idempotency_are_not_retried(sleeps: list[float]) -> None:
     transport, seen = scripted(fail(503))
     with make(transport) as client, pytest.raises(descent.ServiceUnavailable):
-        client.sweeps.create(run={"kind": "linear_regression", "dataset": "builtin:movies",
-                                  "features": ["x"], "target": "y"}, grid={"epochs": [1, 2]})  # fmt: skip
+        client.sweeps.create(
+            run={
+                "kind": "linear_regression",
+                "dataset": "builtin:movies",
+                "features": ["x"],
+                "target": "y",
+            },
+            grid={"epochs": [1, 2]},
+        )
     assert len(seen) == 1
     transport, seen = scripted(httpx.ConnectError("refused"))
     with make(transport) as client, pytest.raises(descent.TransportError):
-        client.sweeps.create(run={"kind": "linear_regression", "dataset": "d",
-                                  "features": ["x"], "target": "y"}, grid={"epochs": [1]})  # fmt: skip
+        client.sweeps.create(
+            run={"kind": "linear_regression", "dataset": "d", "features": ["x"], "target": "y"},
+            grid={"epochs": [1]},
+        )
     assert len(seen) == 1 and sleeps == []
 
 

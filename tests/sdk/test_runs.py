@@ -1,4 +1,4 @@
-"""client.runs and Run against the real app; a Worker stores progress like a real worker."""
+"""client.runs and Run against the real app; a RunWriter stores progress as a worker does."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import pytest
 from descent_server.api.routes import events as events_route
 from tests.sdk.conftest import Server
 from tests.sdk.run_writer import RunWriter
-
 
 MOVIES: dict[str, Any] = {
     "kind": "linear_regression",
@@ -59,8 +58,9 @@ def test_create_fills_fields_and_enqueues(client: descent.Client, server: Server
 
 def test_create_accepts_a_dataset_object_and_comma_features(client: descent.Client) -> None:
     blobs = client.datasets.builtin("three-blobs")
-    run = client.runs.create(kind="mlp_classifier", dataset=blobs, features="x1, x2",
-                             target="label", epochs=3)  # fmt: skip
+    run = client.runs.create(
+        kind="mlp_classifier", dataset=blobs, features="x1, x2", target="label", epochs=3
+    )
     assert run.dataset_id == "builtin:three-blobs" and run.features == ["x1", "x2"]
 
 
@@ -142,11 +142,13 @@ def test_events_reconnect_after_a_dropped_connection(server: Server) -> None:
                         drop["after"] = None
                         raise httpx.ReadError("connection dropped")
 
-            return httpx.Response(response.status_code, headers=response.headers,
-                                  stream=_Stream(broken()))  # fmt: skip
+            return httpx.Response(
+                response.status_code, headers=response.headers, stream=_Stream(broken())
+            )
 
-    with descent.Client("http://testserver", api_key=server.key, transport=Flaky(),
-                        backoff=0.01) as sdk:  # fmt: skip
+    with descent.Client(
+        "http://testserver", api_key=server.key, transport=Flaky(), backoff=0.01
+    ) as sdk:
         run = sdk.runs.create(**MOVIES, learning_rate=2e-10, epochs=50)
         worker = RunWriter(run.id)
         worker.epochs(range(0, 20))

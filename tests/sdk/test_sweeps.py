@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import threading
 
+import descent
 import pytest
 
-import descent
 from tests.sdk.conftest import Server
 from tests.sdk.run_writer import RunWriter
-
 
 BASE = {
     "kind": "linear_regression",

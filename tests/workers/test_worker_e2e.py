@@ -72,8 +72,11 @@ def _slow_mlp_run(session: Session, epochs: int = 300) -> str:
 
 
 def _fast_failover(monkeypatch: pytest.MonkeyPatch) -> None:
+    # JAX: these tests are about leases, not backends, and JAX runs these epochs ~5x faster
+    # on 2 cores (the in-process MLP test covers TensorFlow, the default).
     for name, value in {"LEASE_TIMEOUT_S": "3", "HEARTBEAT_INTERVAL_S": "0.5",
-                        "SWEEPER_INTERVAL_S": "0.5", "REQUEUE_AFTER_S": "2"}.items():  # fmt: skip
+                        "SWEEPER_INTERVAL_S": "0.5", "REQUEUE_AFTER_S": "2",
+                        "KERAS_BACKEND": "jax"}.items():  # fmt: skip
         monkeypatch.setenv(f"DESCENT_{name}", value)
 
 
@@ -84,11 +87,11 @@ def test_a_killed_worker_s_run_is_finished_by_the_next_worker(
     tmp_path: Path,
 ) -> None:
     _fast_failover(monkeypatch)
-    with session_factory() as session:
-        run_id = _slow_mlp_run(session)
-        session.commit()
     first = start_worker(log_path=tmp_path / "first.log")
     try:
+        with session_factory() as session:
+            run_id = _slow_mlp_run(session)
+            session.commit()
         enqueue_run(run_id, "cpu")
         wait_for_run(session_factory, run_id, until=lambda run: run.progress_epoch >= 50)
     finally:
@@ -100,24 +103,34 @@ def test_a_killed_worker_s_run_is_finished_by_the_next_worker(
         second.stop()
     assert run.status == "succeeded", second.log()
     assert run.attempt == 2
+    assert run.backend == "jax"
     with session_factory() as session:
         epochs = [r["epoch"] for r in history.read_history(session, run_id).rows]
         assert history.snapshot_epochs(session, run_id)[-1] == 300
     assert epochs == list(range(301))
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # the flag is SQL either way
 def test_cancel_stops_a_running_run_and_keeps_its_history(
-    settings: Settings, session_factory: sessionmaker[Session], worker: object
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
-    with session_factory() as session:
-        run_id = _slow_mlp_run(session, epochs=3000)
-        session.commit()
-    enqueue_run(run_id, "cpu")
-    wait_for_run(session_factory, run_id, until=lambda run: run.progress_epoch >= 10)
-    with session_factory() as session:
-        assert runs_repo.request_cancel(session, run_id=run_id)
-        session.commit()
-    run = wait_for_run(session_factory, run_id)
+    _fast_failover(monkeypatch)
+    worker = start_worker(log_path=tmp_path / "worker.log")
+    try:
+        with session_factory() as session:
+            run_id = _slow_mlp_run(session, epochs=3000)
+            session.commit()
+        enqueue_run(run_id, "cpu")
+        wait_for_run(session_factory, run_id, until=lambda run: run.progress_epoch >= 10)
+        with session_factory() as session:
+            assert runs_repo.request_cancel(session, run_id=run_id)
+            session.commit()
+        run = wait_for_run(session_factory, run_id)
+    finally:
+        worker.stop()
     assert run.status == "cancelled"
     with session_factory() as session:
         kept = history.count_epochs(session, run_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse
@@ -15,7 +15,9 @@ from descent_server.services.errors import InvalidInput
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
 PING_INTERVAL_S = 15.0  # keep-alive comments while idle (proxies drop silent connections)
-STREAM_DOC = {200: {"content": {"text/event-stream": {}}, "description": "An event stream"}}
+STREAM_DOC: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "An event stream"}
+}
 
 
 @router.get("/{run_id}/events", response_class=EventSourceResponse, responses=STREAM_DOC)

@@ -131,12 +131,12 @@ export function line(ctx, x0, y0, x1, y1) {
   ctx.stroke();
 }
 
-export function legend(ctx, f, items) {
+export function legend(ctx, f, items, where = "right") {
   ctx.textAlign = "left";
   ctx.textBaseline = "middle";
   let width = 0;
   for (const it of items) width = Math.max(width, ctx.measureText(it.name).width);
-  const x = f.m.l + f.pw - width - 34;
+  const x = where === "left" ? f.m.l + 12 : f.m.l + f.pw - width - 34;
   let y = f.m.t + 12;
   ctx.fillStyle = "rgba(255,255,255,0.85)";
   ctx.fillRect(x - 6, f.m.t + 3, width + 36, items.length * 17 + 4);
@@ -266,7 +266,11 @@ export function fitChart(canvas, points, fitLine, opts = {}) {
     ctx.fill();
   }
   ctx.restore();
-  if (fitLine) legend(ctx, f, [{ name: "data", color: PALETTE[0] }, { name: fitLine.label || "fit", color: PALETTE[3] }]);
+  // A rising line and its data leave the top-left corner empty, a falling one the top right.
+  if (fitLine) {
+    legend(ctx, f, [{ name: "data", color: PALETTE[0] }, { name: fitLine.label || "fit", color: PALETTE[3] }],
+      fitLine.a >= 0 ? "left" : "right");
+  }
 }
 
 /**

@@ -37,6 +37,7 @@ function buildRunsList(box, signal) {
   const render = (items) => {
     body.replaceChildren(...[...items, ...olderRows].map(runRow));
     empty.hidden = body.children.length > 0;
+    table.dataset.loaded = String(body.children.length);
   };
   const load = async () => {
     const page = await api("v1/runs", { params: { limit: 50, status: filter.value }, signal });

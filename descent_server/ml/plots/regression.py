@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
-from matplotlib.ticker import FuncFormatter, LogLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 from mpl_toolkits.mplot3d import Axes3D
 
 from descent_server.ml.plots._render import (
@@ -358,6 +358,6 @@ def _filled_contour(
         steps = np.linspace(lo, hi if hi > lo else lo + 1, levels)
         cs = ax.contourf(ga, gb, loss, levels=steps, cmap="viridis", alpha=0.9)
         ax.contour(ga, gb, loss, levels=steps, colors="white", linewidths=0.4, alpha=0.5)
-        bar = fig.colorbar(cs, cax=cax)
+        bar = fig.colorbar(cs, cax=cax, ticks=MaxNLocator(nbins=6))  # round values
     bar.set_label(z_label + (" (log scale)" if log else ""))
     return cax

@@ -1,13 +1,10 @@
-"""Python client for the descent training service.
+"""Python client for the descent training service: `descent.Client` (and `AsyncClient`).
 
-    import descent
-    with descent.Client("http://127.0.0.1:8000", api_key="...") as client:
-        run = client.runs.create(kind="linear_regression", dataset="builtin:movies",
-                                 features=["num_want_to_see"], target="nums_audience")
-        run.wait()
+See README.md for the course walkthrough; `descent --help` for the command line.
 """
 
-from ._async_client import AsyncClient, AsyncRun, AsyncSweep
+from ._async_client import AsyncClient
+from ._async_resources import AsyncRun, AsyncSweep
 from ._base import FINAL_STATUSES, Event, __version__
 from ._client import Client
 from ._exceptions import (

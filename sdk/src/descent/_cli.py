@@ -111,8 +111,7 @@ def emit(args: argparse.Namespace, value: Any, human: str) -> None:
 def describe_run(run: Run) -> str:
     """Return a few readable lines about a run."""
     lines = [
-        f"{run.id}  {run.kind}  {run.status}"
-        + (f"  ({run.name})" if run.name else ""),
+        f"{run.id}  {run.kind}  {run.status}" + (f"  ({run.name})" if run.name else ""),
         f"  progress: epoch {run.progress.epoch or 0}/{run.progress.epochs}",
     ]
     metrics = {k: v for k, v in run.metrics.items() if v is not None}
@@ -329,4 +328,3 @@ def cmd_sweeps_delete(client: Client, args: argparse.Namespace) -> int:
     client.sweeps.delete(args.id)
     emit(args, {"deleted": args.id}, f"deleted {args.id}")
     return EXIT_OK
-

@@ -79,9 +79,7 @@ class PayloadTooLarge(APIError):
 class RateLimited(APIError):
     """429: too many requests; `retry_after` is the server's hint in seconds (or None)."""
 
-    def __init__(
-        self, status: int, detail: Any, response: httpx.Response | None = None
-    ) -> None:
+    def __init__(self, status: int, detail: Any, response: httpx.Response | None = None) -> None:
         super().__init__(status, detail, response)
         self.retry_after = retry_after_seconds(response)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._base import FINAL_STATUSES
+
 
 class RunProgress:
     """Show a run's epochs and latest loss; a no-op when disabled or tqdm is missing."""
@@ -46,5 +48,28 @@ class RunProgress:
 
     def close(self) -> None:
         """Close the bar."""
+        if self._bar is not None:
+            self._bar.close()
+
+
+class SweepProgress:
+    """A bar counting the finished runs of a sweep."""
+
+    def __init__(self, sweep: dict[str, Any], enabled: bool) -> None:
+        self._bar: Any = None
+        if enabled:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                return
+            self._bar = tqdm(total=len(sweep.get("runs") or []), desc="runs", unit="run")
+            self.update(sweep)
+
+    def update(self, sweep: dict[str, Any]) -> None:
+        if self._bar is not None:
+            done = sum(r.get("status") in FINAL_STATUSES for r in sweep.get("runs") or [])
+            self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
         if self._bar is not None:
             self._bar.close()

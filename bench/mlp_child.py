@@ -1,0 +1,45 @@
+"""Time the MLP engine on the active Keras backend and print one JSON line (for bench/engines.py).
+
+Usage: KERAS_BACKEND=jax python bench/mlp_child.py
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import time
+
+T0 = time.perf_counter()
+import keras  # noqa: E402  (timed: the backend's import cost is part of the comparison)
+
+IMPORT_S = time.perf_counter() - T0
+
+from descent_server.ml.datasets import load_builtin  # noqa: E402
+from descent_server.ml.mlp import MLPConfig, train_mlp  # noqa: E402
+
+
+def main() -> None:
+    """Train the course MLP a few times and print the timings as JSON."""
+    data = load_builtin("three-blobs")
+    x = keras.ops.convert_to_numpy(keras.ops.stack([data["x1"], data["x2"]], axis=1))
+    y = data["label"].astype(int)
+    config = MLPConfig(seed=100)
+    first = time.perf_counter()
+    result = train_mlp(x, y, [0, 1, 2], config)
+    first_s = time.perf_counter() - first
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        train_mlp(x, y, [0, 1, 2], config)
+        times.append(time.perf_counter() - start)
+    print(json.dumps({
+        "backend": result.backend, "device": result.device, "import_s": IMPORT_S,
+        "first_run_s": first_s, "run_s": statistics.median(times),
+        "val_accuracy": result.history[-1].val_accuracy,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

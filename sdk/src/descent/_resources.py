@@ -1,0 +1,255 @@
+"""`client.runs` and `client.sweeps` of the synchronous client."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import _ops as ops
+from ._base import FINAL_STATUSES, Event, Request
+from ._exceptions import ServerError, TransportError, WaitTimeout
+from ._models import (
+    LossSurface,
+    Plot,
+    Prediction,
+    Snapshots,
+    history_table,
+    prediction_from_json,
+    snapshots_from_json,
+)
+from ._progress import RunProgress, SweepProgress
+from ._run import Run, Sweep
+
+if TYPE_CHECKING:
+    from ._client import Client
+
+Grid = list[list[int]]  # spelled here: inside Runs, `list` is the method
+
+
+class Runs:
+    """`client.runs`: submit, watch and inspect training runs."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def _wrap(self, data: dict[str, Any]) -> Run:
+        return Run(**Run.parse(data), _client=self._client)
+
+    def create(
+        self,
+        *,
+        kind: str,
+        dataset: Any,
+        features: Sequence[str] | str,
+        target: str,
+        name: str | None = None,
+        device: str = "auto",
+        idempotency_key: str | None = None,
+        **hyperparameters: Any,
+    ) -> Run:
+        """Submit a run; every other keyword argument is a hyperparameter."""
+        body = ops.run_request(
+            kind=kind, dataset=dataset, features=features, target=target, name=name,
+            device=device, **hyperparameters,
+        )  # fmt: skip
+        return self._wrap(self._client.execute(ops.create_run(body, idempotency_key)))
+
+    def get(self, run_id: str) -> Run:
+        """Fetch a run."""
+        return self._wrap(self._client.execute(ops.get(f"/v1/runs/{run_id}")))
+
+    def list(
+        self, *, status: str | None = None, kind: str | None = None, limit: int | None = None
+    ) -> list[Run]:
+        """List your runs, newest first (all pages, or the first `limit`)."""
+        params = {"status": status, "kind": kind}
+        return [
+            self._wrap(r) for r in self._client.execute(ops.paginate("/v1/runs", params, limit))
+        ]
+
+    def cancel(self, run_id: str) -> Run:
+        """Stop a run within one epoch (Conflict if it already finished)."""
+        return self._wrap(self._client.execute(ops.cancel_run(run_id)))
+
+    def delete(self, run_id: str) -> None:
+        """Delete a run and everything it stored (a running run is cancelled first)."""
+        self._client.execute(ops.delete(f"/v1/runs/{run_id}"))
+
+    def history(
+        self, run_id: str, *, max_points: int | None = None, as_frame: bool | None = None
+    ) -> Any:
+        """Return every epoch: a DataFrame indexed by epoch with pandas, else a list of dicts."""
+        return history_table(self._client.execute(ops.history(run_id, max_points)), as_frame)
+
+    def history_csv(self, run_id: str) -> str:
+        """Return the whole history as CSV text (params flattened into columns)."""
+        op = ops.raw(f"/v1/runs/{run_id}/history", {"format": "csv"})
+        return self._client.execute(op)[0].decode()
+
+    def events(
+        self,
+        run_id: str,
+        *,
+        last_event_id: str | int | None = None,
+        since_epoch: int | None = None,
+        epochs: bool = True,
+        timeout: float | None = None,
+    ) -> Iterator[Event]:
+        """Stream `epoch` and `status` events until the run is final (resumes on drops)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        params = {"since_epoch": since_epoch, "epochs": None if epochs else False}
+        last = None if last_event_id is None else str(last_event_id)
+        path = f"/v1/runs/{run_id}/events"
+        return self._client.stream_events(
+            path, last_event_id=last, params=params, deadline=deadline
+        )
+
+    def wait(
+        self,
+        run_id: str,
+        *,
+        progress: bool = True,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+    ) -> Run:
+        """Block until the run is final, with a progress bar; stream first, poll if that fails."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        data = self._client.execute(ops.get(f"/v1/runs/{run_id}"))
+        bar = RunProgress(data, enabled=progress)
+        try:
+            if not _final(data):
+                try:
+                    for event in self.events(run_id, epochs=False, timeout=timeout):
+                        if event.event == "status":
+                            data = event.data
+                            bar.status(data)
+                        elif event.event == "epoch":
+                            bar.epoch(event.data)
+                except (TransportError, ServerError):
+                    pass  # no stream (a proxy, an old server): poll instead
+            data = self._poll(run_id, data, bar, deadline, poll_interval)
+        finally:
+            bar.close()
+        return self._wrap(data)
+
+    def _poll(
+        self,
+        run_id: str,
+        data: dict[str, Any],
+        bar: RunProgress,
+        deadline: float | None,
+        poll_interval: float,
+    ) -> dict[str, Any]:
+        etag: str | None = None
+        while not _final(data):
+            if deadline is not None and time.monotonic() > deadline:
+                raise WaitTimeout(f"run {run_id} is still {data.get('status')}")
+            headers = {"If-None-Match": etag} if etag else {}
+            request = Request("GET", f"/v1/runs/{run_id}", headers=headers, accept=(304,))
+            response = self._client.send(request)
+            if response.status_code != 304:
+                data, etag = response.json(), response.headers.get("ETag")
+                bar.status(data)
+                if _final(data):
+                    break
+            time.sleep(poll_interval)
+        return data
+
+    def plot(self, run_id: str, name: str = "loss", **params: Any) -> Plot:
+        """Render a plot (loss, params, fit, surface, contour, boundary, boundary.gif)."""
+        content, media_type = self._client.execute(
+            ops.raw(ops.plot_path(f"/v1/runs/{run_id}", name), params)
+        )
+        return Plot(content, media_type.split(";")[0], name)
+
+    def predict(self, run_id: str, inputs: Any) -> Prediction:
+        """Predict with the run's final (or latest) parameters."""
+        return prediction_from_json(self._client.execute(ops.predict(run_id, inputs)))
+
+    def download_model(self, run_id: str, path: str | Path) -> Path:
+        """Save the trained model (.keras for an MLP, JSON for a regression) to `path`."""
+        content, _ = self._client.execute(ops.raw(f"/v1/runs/{run_id}/model"))
+        path = Path(path)
+        path.write_bytes(content)
+        return path
+
+    def snapshots(self, run_id: str) -> Snapshots:
+        """List the epochs with decision-boundary snapshots and their geometry."""
+        return snapshots_from_json(self._client.execute(ops.get(f"/v1/runs/{run_id}/snapshots")))
+
+    def snapshot(self, run_id: str, epoch: int) -> Grid:
+        """Return the grid of predicted class indices at `epoch` (x2 rows, x1 columns)."""
+        return self._client.execute(ops.get(f"/v1/runs/{run_id}/snapshots/{epoch}"))["grid"]
+
+    def loss_surface(self, run_id: str) -> LossSurface:
+        """Return the regression's loss over a grid of (a, b)."""
+        data = self._client.execute(ops.get(f"/v1/runs/{run_id}/loss-surface"))
+        return LossSurface.from_json(data)
+
+
+class Sweeps:
+    """`client.sweeps`: one run per combination of hyperparameter values."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def _wrap(self, data: dict[str, Any]) -> Sweep:
+        return Sweep.from_json(data, self._client)
+
+    def create(
+        self,
+        *,
+        run: Mapping[str, Any],
+        grid: Mapping[str, Sequence[Any]],
+        name: str | None = None,
+    ) -> Sweep:
+        """Submit a sweep: `run` is a run request (as for runs.create), `grid` the values."""
+        return self._wrap(self._client.execute(ops.create_sweep(run, grid, name)))
+
+    def get(self, sweep_id: str) -> Sweep:
+        """Fetch a sweep with its runs."""
+        return self._wrap(self._client.execute(ops.get(f"/v1/sweeps/{sweep_id}")))
+
+    def wait(
+        self,
+        sweep_id: str,
+        *,
+        progress: bool = True,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+    ) -> Sweep:
+        """Poll until every run of the sweep is final."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        sweep = self.get(sweep_id)
+        bar = SweepProgress(sweep.raw, progress)
+        try:
+            while not sweep.done:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise WaitTimeout(f"sweep {sweep_id} is still {sweep.status}")
+                time.sleep(poll_interval)
+                sweep = self.get(sweep_id)
+                bar.update(sweep.raw)
+        finally:
+            bar.close()
+        return sweep
+
+    def plot(self, sweep_id: str, name: str = "loss", **params: Any) -> Plot:
+        """Render a sweep plot: `loss` (every run's curve) or `contour`."""
+        content, media_type = self._client.execute(
+            ops.raw(ops.plot_path(f"/v1/sweeps/{sweep_id}", name), params)
+        )
+        return Plot(content, media_type.split(";")[0], name)
+
+    def cancel(self, sweep_id: str) -> Sweep:
+        """Cancel every unfinished run of the sweep."""
+        return self._wrap(self._client.execute(ops.cancel_sweep(sweep_id)))
+
+    def delete(self, sweep_id: str) -> None:
+        """Delete the sweep and its runs."""
+        self._client.execute(ops.delete(f"/v1/sweeps/{sweep_id}"))
+
+
+def _final(run: Any) -> bool:
+    return isinstance(run, Mapping) and run.get("status") in FINAL_STATUSES
