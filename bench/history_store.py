@@ -34,7 +34,7 @@ from descent_server.db.migrate import upgrade
 from descent_server.db.models import Epoch, Run
 from descent_server.db.session import make_engine
 from descent_server.ml.types import EpochRecord
-from descent_server.repository import history, leases
+from descent_server.repository import downsampling, history, leases
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 BASELINE_ROWS = 1_000
@@ -128,7 +128,7 @@ def orm_downsample(session: Session, run_id: str, points: int) -> list[dict[str,
     """The plain way: fetch every row, then pick bucket minima and maxima in Python."""
     rows = orm_fetch(session, run_id)
     loss = np.array([np.nan if r["loss"] is None else r["loss"] for r in rows], dtype=float)
-    return [rows[i] for i in history.pick_min_max(loss, points)]
+    return [rows[i] for i in downsampling.pick_min_max(loss, points)]
 
 
 def bench_backend(backend: str, n: int, runs: int) -> list[list[str]]:
@@ -148,6 +148,7 @@ def bench_backend(backend: str, n: int, runs: int) -> list[list[str]]:
                 fetch_base = median(lambda: orm_fetch(session, run_id), runs)
                 fetch = median(lambda: history.read_history(session, run_id), runs)
                 pages = median(lambda: _paged(session, run_id), runs)
+                as_json = median(lambda: history.read_history_json(session, run_id), runs)
                 down_base = median(lambda: orm_downsample(session, run_id, 1000), runs)
                 down = median(lambda: history.downsample(session, run_id, 1000), max(runs, 5))
                 assert len(history.downsample(session, run_id, 1000)) <= 1000
@@ -155,9 +156,10 @@ def bench_backend(backend: str, n: int, runs: int) -> list[list[str]]:
             engine.dispose()
     k = f"{n // 1000}k"
     return [
-        row(backend, f"store {k} rows", store_base, store, GOALS["store"], "(1k rows, extrapolated)"),
+        row(backend, f"store {k} rows", store_base, store, GOALS["store"], "(1k, extrapolated)"),
         row(backend, f"fetch {k} rows", fetch_base, fetch, GOALS["fetch"]),
         row(backend, f"fetch {k} rows in 10k pages", fetch_base, pages, GOALS["fetch"]),
+        row(backend, f"fetch {k} rows as JSON bytes", fetch_base, as_json, GOALS["fetch"]),
         row(backend, "downsample to 1,000 points", down_base, down, GOALS["downsample"]),
     ]  # fmt: skip
 

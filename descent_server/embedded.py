@@ -6,10 +6,11 @@ import contextlib
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -38,11 +39,11 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-def start_worker(cmd: list[str], env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+def start_worker(cmd: list[str]) -> subprocess.Popen[bytes]:
     """Start a worker in its own process group, so that stopping it reaches its pool children."""
+    # Its own session also keeps a terminal's Ctrl-C away from it: the dev process stops it.
     return subprocess.Popen(
         cmd,
-        env=dict(env) if env is not None else None,
         start_new_session=True,
         preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
@@ -87,7 +88,7 @@ class _AnnouncingServer(uvicorn.Server):
         super().__init__(config)
         self.banner = banner
 
-    async def startup(self, sockets: list | None = None) -> None:  # type: ignore[type-arg]
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         if self.started:
             print(self.banner, flush=True)

@@ -128,6 +128,23 @@ class Epoch(Base):
     extra: Mapped[str | None] = mapped_column(String, default=None)
 
 
+class EpochBlock(Base):
+    """Where the loss of one block of 32 epochs is lowest and highest: the downsampling index.
+
+    Kept current by the history writer (repository/downsampling.py), deleted with the run by
+    the same trigger as its epochs.
+    """
+
+    __tablename__ = "epoch_block"
+
+    run_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    block: Mapped[int] = mapped_column(Integer, primary_key=True)  # epoch // 32
+    min_epoch: Mapped[int] = mapped_column(Integer)
+    min_loss: Mapped[float | None] = mapped_column(Float, default=None)
+    max_epoch: Mapped[int] = mapped_column(Integer)
+    max_loss: Mapped[float | None] = mapped_column(Float, default=None)
+
+
 class Snapshot(Base):
     """A decision-boundary grid: resolution² uint8 class indices, row-major (x2 rows)."""
 

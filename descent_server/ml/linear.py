@@ -55,8 +55,11 @@ def check_data(X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         )
     if len(target) == 0:
         raise InvalidData("no rows to train on")
-    if not (np.isfinite(features).all() and np.isfinite(target).all()):
-        raise InvalidData("features and target must be finite numbers")
+    # A sum is finite only if no NaN or infinity went into it: one cheap read, and the exact
+    # test only when it fails (finite values can also overflow the sum).
+    for values in (features, target):
+        if not np.isfinite(values.sum()) and not np.isfinite(values).all():
+            raise InvalidData("features and target must be finite numbers")
     return features, target
 
 

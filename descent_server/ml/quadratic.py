@@ -74,11 +74,10 @@ class Quadratic:
     def _from_moments(cls, x: np.ndarray, y: np.ndarray, a0: float, b0: float) -> Quadratic | None:
         """One feature: raw moments (5 reductions, no temporaries), or None if too imprecise."""
         n = len(x)
-        sx = sy = sxx = sxy = syy = 0.0
+        sx, sy = float(x.sum()), float(y.sum())  # numpy's own sums: pairwise, never threaded
+        sxx = sxy = syy = 0.0
         for start in range(0, n, _CHUNK):
             xc, yc = x[start : start + _CHUNK], y[start : start + _CHUNK]
-            sx += float(xc.sum())
-            sy += float(yc.sum())
             sxx += float(xc.dot(xc))
             sxy += float(xc.dot(yc))
             syy += float(yc.dot(yc))

@@ -5,14 +5,20 @@ those parameters; row 0 is the initial state. (The notebook's own `loss_history[
 loss before update k, i.e. one row behind; its final parameters are the same.)
 
 Full-batch training reads the data once (`Quadratic`), then costs O(d²) per epoch. Mini-batch
-training shuffles with a generator seeded by (seed, epoch), so a resumed run repeats the
-batches an uninterrupted one would have used. With `normalize`, training happens on the
-normalised features and everything reported (params, history, loss) is in the data's units;
-only the features are normalised, the target is not (the loss is unchanged by it).
+training (batch_size < n; larger is full batch) shuffles with a generator seeded by
+(seed, epoch), so a resumed run repeats the batches an uninterrupted one would have used
+(with seed=None each call draws fresh entropy: store a seed to make resume exact).
+
+With `normalize`, training happens on the normalised features and everything reported
+(params, history, loss) is in the data's units; only the features are normalised, the target
+is not (the loss is unchanged by it).
 
 Divergence: when a row's loss is non-finite, training stops and that row is dropped; when
 it is finite but above `divergence_factor` × the first row's loss, the row is kept (it shows
 the blow-up) and training stops. Either way the status is "diverged".
+
+Resume: `config.resumed(k, params)` continues after epoch k; on_epoch then sees epoch k again
+first (the same row as before), so callers store rows idempotently.
 """
 
 from __future__ import annotations
@@ -345,7 +351,7 @@ def initial_params(
 
 
 def analyze(X: ArrayLike, y: ArrayLike, config: RegressionConfig) -> Analysis:
-    """Return lr_max = 2/λ_max of the descent's curvature and the verdict for config's lr."""
+    """Return lr_max = 2/λ_max of the full-batch curvature and the verdict for config's lr."""
     features, target = check_data(X, y)
     norm = Normalizer.fit(features, config.normalize)
     quad = Quadratic.from_data(features if norm is None else norm.apply(features), target)

@@ -16,12 +16,13 @@ from typing import Any
 
 import numpy as np
 import orjson
-from sqlalchemy import Connection, delete, select, text
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from descent_server.db.models import Artifact, Run, Snapshot, utcnow
 from descent_server.ml.types import EpochRecord
+from descent_server.repository import downsampling
 from descent_server.repository.leases import fenced_update
 
 METRICS = ("loss", "val_loss", "accuracy", "val_accuracy")
@@ -122,23 +123,23 @@ def append_epochs(
     if not moved:
         return False
     rows = list({int(r.epoch): _row(run_id, r) for r in records}.values())
+    stored = _fetch(session, "SELECT max(epoch) FROM epoch WHERE run_id = ?", [run_id])[0][0]
+    stored = -1 if stored is None else stored
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        _write_postgres(conn, run_id, rows)
+        _write_postgres(conn, rows, stored)
     else:
         conn.exec_driver_sql(_UPSERT.format(marks=", ".join("?" * 7)), rows)
+    downsampling.after_write(session, run_id, rows, stored)
     grids = [(r.epoch, r.snapshot) for r in records if r.snapshot is not None]
     if grids:
         _write_snapshots(session, run_id, grids)
     return True
 
 
-def _write_postgres(conn: Connection, run_id: str, rows: list[tuple[Any, ...]]) -> None:
+def _write_postgres(conn: Connection, rows: list[tuple[Any, ...]], stored: int) -> None:
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute("SELECT max(epoch) FROM epoch WHERE run_id = %s", (run_id,))
-        stored = cursor.fetchone()[0]
-        stored = -1 if stored is None else stored
         again = [row for row in rows if row[1] <= stored]
         if again:
             cursor.executemany(_UPSERT.format(marks=", ".join(["%s"] * 7)), again)
@@ -183,6 +184,7 @@ def truncate_history(session: Session, run_id: str, attempt: int, after_epoch: i
         "DELETE FROM epoch WHERE run_id = " + _mark(session) + " AND epoch > " + _mark(session),
         (run_id, after_epoch),
     )
+    downsampling.after_truncate(session, run_id, after_epoch)
     return True
 
 
@@ -284,56 +286,9 @@ def count_epochs(session: Session, run_id: str) -> int:
     return int(_fetch(session, "SELECT count(*) FROM epoch WHERE run_id = ?", [run_id])[0][0])
 
 
-_DOWNSAMPLE = f"""
-WITH s AS MATERIALIZED (
-    SELECT epoch, loss, CAST(epoch - :lo - 1 AS BIGINT) * :buckets / :span AS k
-    FROM epoch WHERE run_id = :run_id AND epoch > :lo AND epoch < :hi AND loss IS NOT NULL),
-g AS (SELECT k, min(loss) AS low, max(loss) AS high FROM s GROUP BY k),
-pick AS (SELECT min(s.epoch) AS epoch FROM s JOIN g ON s.k = g.k
-         WHERE s.loss = g.low OR s.loss = g.high GROUP BY s.k, s.loss = g.low)
-{_SELECT} WHERE run_id = :run_id
-    AND (epoch IN (SELECT epoch FROM pick) OR epoch = :lo OR epoch = :hi)
-ORDER BY epoch
-"""
-
-
 def downsample(session: Session, run_id: str, max_points: int) -> list[dict[str, Any]]:
-    """Return at most `max_points` rows that keep the loss curve's shape.
-
-    The first and last epoch, and the lowest and highest loss of each of (max_points - 2) / 2
-    equal epoch buckets in between. The buckets are computed in SQL: only the picked rows
-    leave the database.
-    """
-    max_points = max(int(max_points), 2)
-    lo, hi = _fetch(session, "SELECT min(epoch), max(epoch) FROM epoch WHERE run_id = ?",
-                    [run_id])[0]  # fmt: skip
-    if lo is None or hi - lo + 1 <= max_points:
-        return read_history(session, run_id).rows
-    params = {"run_id": run_id, "lo": lo, "hi": hi, "buckets": (max_points - 2) // 2}
-    params["span"] = hi - lo - 1
-    rows = session.execute(text(_DOWNSAMPLE), params)
-    return [_to_dict(row) for row in rows]
-
-
-def pick_min_max(values: np.ndarray, max_points: int) -> np.ndarray:
-    """Return sorted indices: first, last, and each bucket's min and max (NaN-safe)."""
-    n = values.size
-    if n <= max_points:
-        return np.arange(n)
-    buckets = max((max_points - 2) // 2, 1)
-    inner = np.arange(1, n - 1)
-    bucket = (inner - 1) * buckets // (n - 2)
-    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
-    segment = values[1:-1]
-    low = np.where(np.isnan(segment), np.inf, segment)
-    high = np.where(np.isnan(segment), -np.inf, segment)
-    # The first position in each bucket equal to its min (max) is its argmin (argmax).
-    at_min = low == np.minimum.reduceat(low, starts)[bucket]
-    at_max = high == np.maximum.reduceat(high, starts)[bucket]
-    first_min = np.unique(bucket[at_min], return_index=True)[1]
-    first_max = np.unique(bucket[at_max], return_index=True)[1]
-    picked = np.r_[0, inner[at_min][first_min], inner[at_max][first_max], n - 1]
-    return np.unique(picked)
+    """Return at most `max_points` rows that keep the loss curve's shape (see downsampling)."""
+    return downsampling.downsample(session, run_id, max_points)
 
 
 def history_csv_rows(session: Session, run_id: str, page: int = 10_000) -> Iterator[list[Any]]:

@@ -22,6 +22,7 @@ from descent_server.settings import get_settings
 
 CURVE_POINTS = 4000  # rows read for a curve: enough for any picture width
 GIF_FRAMES = 200  # at most this many snapshots are animated (evenly spaced, last kept)
+CACHE_BYTES = 128 * 1024 * 1024  # big GIFs must not pin the process's memory
 REGRESSION = "linear_regression"
 
 
@@ -47,11 +48,13 @@ class Picture:
 
 
 class LRUCache:
-    """A small thread-safe least-recently-used cache of rendered pictures."""
+    """A small thread-safe least-recently-used cache of rendered pictures (entries and bytes)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, max_bytes: int = CACHE_BYTES) -> None:
         self.size = size
+        self.max_bytes = max_bytes
         self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def get(self, key: str) -> bytes | None:
@@ -63,12 +66,15 @@ class LRUCache:
             return value
 
     def put(self, key: str, value: bytes) -> None:
-        """Store bytes, evicting the least recently used beyond `size`."""
+        """Store bytes, evicting the least recently used beyond `size` entries or `max_bytes`."""
         with self._lock:
+            previous = self._items.pop(key, None)
+            self._bytes -= len(previous) if previous is not None else 0
             self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            self._bytes += len(value)
+            while self._items and (len(self._items) > self.size or self._bytes > self.max_bytes):
+                _, evicted = self._items.popitem(last=False)
+                self._bytes -= len(evicted)
 
 
 _cache: LRUCache | None = None

@@ -58,7 +58,8 @@ def create(
     for combo in combos:
         label = ", ".join(f"{k}={_short(v)}" for k, v in combo.items())
         hp = _with_values(request.get("hyperparameters") or {}, combo)
-        run_request = {**request, "hyperparameters": hp, "name": label}
+        run_name = f"{request['name']}: {label}" if request.get("name") else label
+        run_request = {**request, "hyperparameters": hp, "name": run_name[:200]}
         try:
             run = run_service.prepare(
                 session=session, owner=owner, request=run_request, sweep_id=sweep.id, data=data
@@ -66,7 +67,9 @@ def create(
         except InvalidInput as exc:
             raise InvalidInput(_relocate(exc.detail, label)) from None
         runs.append(run)
-    run_service.check_capacity(session=session, owner=owner, n=len(runs))
+    # A sweep may hold up to max_sweep_runs runs, more than max_concurrent_runs allows one
+    # by one: it counts as one submission here (its runs still spend rate-limit tokens).
+    run_service.check_capacity(session=session, owner=owner, n=1)
     session.flush()  # the sweep row first: runs reference it
     for run in runs:
         runs_repo.add(session, run)

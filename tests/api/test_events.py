@@ -216,3 +216,68 @@ def test_hub_stops_polling_without_listeners(api: Any) -> None:
     read_all(api, run_id, headers=api.a)
     hubs = list(live._hubs.values())
     assert hubs and all(h.listeners == 0 for h in hubs)
+
+
+def test_a_frontend_on_another_origin_can_stream(api_factory: Any) -> None:
+    origin = "http://frontend.example"
+    api = api_factory(cors_origins=f'["{origin}"]')
+    run_id = submit(api)
+    RunWriter(run_id).finish("cancelled")
+    preflight = api.client.options(
+        f"/v1/runs/{run_id}/events",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization, last-event-id",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == origin
+    headers = {**api.a, "Origin": origin}
+    with api.client.stream("GET", f"/v1/runs/{run_id}/events", headers=headers) as response:
+        assert response.headers["access-control-allow-origin"] == origin
+        events = [e for e in sse(response.iter_lines()) if "comment" not in e]
+    assert events[-1]["data"]["status"] == "cancelled"
+
+
+def test_hub_wakes_only_listeners_whose_run_moved(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hub's logic on its own: a scripted poll stands in for the database query."""
+    versions: dict[str, Any] = {"r1": (1, 0), "r2": (5, 3)}
+    engine: Any = object()
+
+    async def scenario() -> None:
+        hub = live.Hub(interval=0.01, poll=lambda _engine, ids: {i: versions[i] for i in ids})
+        with hub.subscribe(engine, "r1") as one, hub.subscribe(engine, "r2") as two:
+            one.seen, two.seen = (1, 0), (5, 3)
+            await asyncio.sleep(0.05)
+            assert not one.wake.is_set() and not two.wake.is_set()  # nothing moved
+            versions["r1"] = (2, 1)
+            await asyncio.wait_for(one.wake.wait(), 1)
+            assert not two.wake.is_set()
+            del versions["r2"]  # deleted: its listener must find out
+            await asyncio.wait_for(two.wake.wait(), 1)
+            assert hub.listeners == 2
+        await asyncio.sleep(0.05)
+        assert hub.listeners == 0 and hub._task is not None and hub._task.done()
+
+    asyncio.run(scenario())
+
+
+def test_listeners_woken_together_share_one_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[Any, ...]] = []
+
+    def fake_fetch(*key: Any) -> Any:
+        calls.append(key)
+        time.sleep(0.05)
+        return "batch"
+
+    monkeypatch.setattr(live, "fetch", fake_fetch)
+
+    async def scenario() -> list[Any]:
+        hub = live.Hub()
+        same = [hub.read("engine", "r1", "alice", 7, True) for _ in range(20)]  # type: ignore[arg-type]
+        other = hub.read("engine", "r1", "alice", 3, True)  # type: ignore[arg-type]
+        return await asyncio.gather(*same, other)
+
+    assert asyncio.run(scenario()) == ["batch"] * 21
+    assert sorted(c[3] for c in calls) == [3, 7]

@@ -124,3 +124,10 @@ def test_sweep_counts_against_rate_limit(api_factory) -> None:  # type: ignore[n
     create(api)
     r = api.client.post("/v1/sweeps", json=LESSON, headers=api.a)
     assert r.status_code == 429 and "Retry-After" in r.headers
+
+
+def test_sweep_counts_once_against_concurrent_runs(api_factory) -> None:  # type: ignore[no-untyped-def]
+    api = api_factory(max_concurrent_runs="2")
+    assert len(create(api)["runs"]) == 3
+    r = api.client.post("/v1/sweeps", json=LESSON, headers=api.a)
+    assert r.status_code == 429

@@ -106,5 +106,9 @@ def test_lru_cache_and_etags() -> None:
     assert cache.get("a") == b"1"
     cache.put("c", b"3")
     assert cache.get("b") is None and cache.get("a") == b"1" and cache.get("c") == b"3"
+    small = LRUCache(10, max_bytes=5)
+    small.put("a", b"123")
+    small.put("b", b"456")
+    assert small.get("a") is None and small.get("b") == b"456"
     assert etag_matches('"x"', 'W/"x", "y"') and etag_matches('"x"', "*")
     assert not etag_matches('"x"', '"y"') and not etag_matches('"x"', None)

@@ -15,6 +15,7 @@ Screenshots go to test-artifacts/ at the repository root.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import re
 import shutil
@@ -67,6 +68,12 @@ def _server_cli() -> str:
     return found
 
 
+def _die_with_pytest() -> None:
+    # A killed pytest skips its finalizers: Linux then SIGTERMs the server, which stops its worker.
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -113,6 +120,7 @@ def _dev_server(workdir: Path, *, auth: bool) -> Iterator[LiveServer]:
         proc = subprocess.Popen(
             command + (["--auth"] if auth else []),
             cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_die_with_pytest if sys.platform == "linux" else None,
         )  # fmt: skip
     try:
         _wait_ready(proc, url, log)

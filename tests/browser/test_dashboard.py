@@ -31,6 +31,31 @@ new MutationObserver(() => {
 """
 
 
+FINAL = ("succeeded", "diverged", "failed", "cancelled")
+
+
+def wait_final(page: Any, expected: str, timeout: int = RUN_TIMEOUT_MS) -> None:
+    """Wait until the run page shows a final status, and fail fast if it is not `expected`."""
+    selector = ", ".join(f"#run-status [data-status='{s}']" for s in FINAL)
+    page.wait_for_selector(selector, timeout=timeout)
+    status = page.get_attribute("#run-status [data-status]", "data-status")
+    error = page.text_content("#run-error") if page.is_visible("#run-error") else ""
+    assert status == expected, f"the run ended {status}: {error}"
+
+
+def wait_epoch(page: Any, epoch: int, timeout: int = MLP_TIMEOUT_MS) -> None:
+    """Wait until the epoch counter reaches `epoch`; fail fast if the run ends before."""
+    page.wait_for_function(
+        f"""Number(document.getElementById('epoch-counter')?.dataset.epoch) >= {epoch} ||
+        {list(FINAL)!r}.includes(document.querySelector('#run-status [data-status]')
+          ?.dataset.status)""",
+        timeout=timeout,
+    )
+    reached = int(page.get_attribute("#epoch-counter", "data-epoch"))
+    error = page.text_content("#run-error") if page.is_visible("#run-error") else ""
+    assert reached >= epoch, f"the run ended at epoch {reached}: {error}"
+
+
 def open_dashboard(page: Any, server: Any) -> None:
     """Open the page with the API key already stored (as after entering it once)."""
     if server.key:
@@ -73,12 +98,9 @@ def test_course_mlp_from_the_form_updates_live_and_scrubs(page, live_server, sho
     page.wait_for_url(re.compile(r"#/runs/[0-9a-f-]+$"))
     run_id = page.url.rsplit("/", 1)[1]
 
-    page.wait_for_function(
-        "Number(document.getElementById('epoch-counter')?.dataset.epoch) >= 3",
-        timeout=MLP_TIMEOUT_MS,
-    )
+    wait_epoch(page, 3)
     shot(page, "mlp-live")
-    page.wait_for_selector("#run-status [data-status='succeeded']", timeout=MLP_TIMEOUT_MS)
+    wait_final(page, "succeeded", MLP_TIMEOUT_MS)
 
     # The counter and the loss chart advanced while the run was still running.
     seen = page.evaluate("window.__seen")
@@ -118,8 +140,8 @@ def test_diverged_run_shows_its_error(page, live_server, shot) -> None:
     open_dashboard(page, live_server)
     submit_regression(page, "1e-3")
     run_id = page.url.rsplit("/", 1)[1]
-    page.wait_for_selector("#run-error:not([hidden])", timeout=RUN_TIMEOUT_MS)
-    page.wait_for_selector("#run-status [data-status='diverged']")
+    wait_final(page, "diverged")
+    page.wait_for_selector("#run-error:not([hidden])")
     with live_server.api() as client:
         run = client.get(f"v1/runs/{run_id}").json()
     assert run["status"] == "diverged"
@@ -133,7 +155,7 @@ def test_diverged_run_shows_its_error(page, live_server, shot) -> None:
 def test_regression_fit_line_and_descent_path(page, live_server, shot) -> None:
     open_dashboard(page, live_server)
     submit_regression(page, "2e-10")  # the course's learning rate
-    page.wait_for_selector("#run-status [data-status='succeeded']", timeout=RUN_TIMEOUT_MS)
+    wait_final(page, "succeeded")
     page.wait_for_selector("#fit-chart[data-epoch='300']")
     page.wait_for_selector("#loss-chart[data-points='301']")
     fitted = canvas_png(page, "#fit-chart")
@@ -226,7 +248,7 @@ def test_readable_at_phone_width(page, live_server, shot) -> None:
     open_dashboard(page, live_server)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.goto(f"{live_server.url}#/runs/{response.json()['id']}")
-    page.wait_for_selector("#run-status [data-status='succeeded']", timeout=RUN_TIMEOUT_MS)
+    wait_final(page, "succeeded")
     page.wait_for_selector("#fit-chart[data-epoch='100']")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     shot(page, "phone-run")
@@ -264,7 +286,7 @@ def test_works_with_auth_off(page, open_server) -> None:
     page.fill("#epochs", "50")
     page.click("#submit-run")
     page.wait_for_url(re.compile(r"#/runs/[0-9a-f-]+$"))
-    page.wait_for_selector("#run-status [data-status='succeeded']", timeout=RUN_TIMEOUT_MS)
+    wait_final(page, "succeeded")
     page.wait_for_selector("#fit-chart[data-epoch='50'][data-points='30']")
 
 
@@ -284,7 +306,7 @@ def test_uploaded_csv_trains_and_draws_its_data(page, live_server, tmp_path) -> 
     page.fill("#epochs", "200")
     page.click("#submit-run")
     page.wait_for_url(re.compile(r"#/runs/[0-9a-f-]+$"))
-    page.wait_for_selector("#run-status [data-status='succeeded']", timeout=RUN_TIMEOUT_MS)
+    wait_final(page, "succeeded")
     page.wait_for_selector("#fit-chart[data-epoch='200'][data-points='10']")
 
 
@@ -305,7 +327,7 @@ def test_falls_back_to_polling_when_the_stream_is_cut(page, live_server) -> None
     page.fill("#epochs", "5")
     page.click("#submit-run")
     page.wait_for_url(re.compile(r"#/runs/[0-9a-f-]+$"))
-    page.wait_for_selector("#run-status [data-status='succeeded']", timeout=MLP_TIMEOUT_MS)
+    wait_final(page, "succeeded", MLP_TIMEOUT_MS)
     assert page.text_content("#epoch-counter") == "Epoch 5 / 5"
     page.wait_for_selector("#loss-chart[data-points='6']")
     page.wait_for_selector("#boundary-canvas[data-epoch='5']")
@@ -321,12 +343,9 @@ def test_cancel_keeps_the_history_and_delete_removes_the_run(page, live_server) 
     page.click("#submit-run")
     page.wait_for_url(re.compile(r"#/runs/[0-9a-f-]+$"))
     run_id = page.url.rsplit("/", 1)[1]
-    page.wait_for_function(
-        "Number(document.getElementById('epoch-counter')?.dataset.epoch) >= 1",
-        timeout=MLP_TIMEOUT_MS,
-    )
+    wait_epoch(page, 1)
     page.click("#cancel-run")
-    page.wait_for_selector("#run-status [data-status='cancelled']", timeout=RUN_TIMEOUT_MS)
+    wait_final(page, "cancelled")
     page.wait_for_selector("#cancel-run", state="hidden")
     with live_server.api() as client:
         run = client.get(f"v1/runs/{run_id}").json()

@@ -118,6 +118,7 @@ def test_gpu_worker_reserves_a_gpu_and_sets_its_backend() -> None:
     env = _env(gpu)
     assert env["KERAS_BACKEND"] == env["DESCENT_KERAS_BACKEND"]
     assert env["DESCENT_WORKER_QUEUES"] == "gpu"
+    assert env["DESCENT_WORKER_MAX_TASKS_PER_CHILD"] == "1"  # GPU memory freed per run
     assert "gpu" in gpu["command"][gpu["command"].index("--queues") + 1]
     assert gpu["build"]["args"]["VARIANT"] == "gpu"
     assert "tensorflow[and-cuda]" in (ROOT / "Dockerfile").read_text()

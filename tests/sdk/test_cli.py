@@ -107,6 +107,8 @@ def test_runs_submit_get_list_cancel_delete(
     code, out = run_cli(client, capsys, "runs", "list")
     assert code == 0 and run["id"] in out
     assert as_json(client, capsys, "runs", "list", "--status", "succeeded") == []
+    code, out = run_cli(client, capsys, "--json", "runs", "list")  # options before the group
+    assert code == 0 and [r["id"] for r in json.loads(out)] == [run["id"]]
     assert as_json(client, capsys, "runs", "cancel", run["id"])["status"] == "cancelled"
     assert run_cli(client, capsys, "runs", "cancel", run["id"])[0] == 2  # 409: already final
     assert run_cli(client, capsys, "runs", "delete", run["id"])[0] == 0

@@ -10,11 +10,12 @@ import numpy as np
 import orjson
 import pytest
 from helpers.runs import insert_run, records
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from descent_server.db.models import Run
 from descent_server.ml.types import EpochRecord
-from descent_server.repository import history, leases
+from descent_server.repository import downsampling, history, leases
 
 
 @pytest.fixture
@@ -160,7 +161,7 @@ def test_downsample_keeps_ends_and_extremes(running: tuple[Session, str, int]) -
     assert 12_345 in epochs and 17_000 in epochs
     assert all(r["params"] == {"a": r["epoch"]} for r in rows)
     loss[9_000] = np.nan
-    assert epochs == history.pick_min_max(loss, 1000).tolist()  # SQL and numpy agree
+    assert epochs == downsampling.pick_min_max(loss, 1000).tolist()  # SQL and numpy agree
     # Fewer rows than points: every row comes back.
     assert len(history.downsample(session, run_id, n + 5)) == n
 
@@ -169,7 +170,7 @@ def test_pick_min_max_matches_a_plain_loop() -> None:
     rng = np.random.default_rng(1)
     values = rng.normal(size=1003)
     values[[5, 600]] = np.nan
-    picked = history.pick_min_max(values, 102)
+    picked = downsampling.pick_min_max(values, 102)
     buckets = 50
     expected = {0, 1002}
     inner = np.arange(1, 1002)
@@ -241,3 +242,64 @@ def test_json_rows_equal_the_dict_rows(running: tuple[Session, str, int]) -> Non
     body, cursor = history.read_history_json(session, run_id, since_epoch=60)
     assert orjson.loads(body) == history.read_history(session, run_id, since_epoch=60).rows
     assert cursor is None
+
+
+def _blocks(session: Session, run_id: str) -> list[tuple[Any, ...]]:
+    rows = session.execute(
+        text(
+            "SELECT block, min_epoch, min_loss, max_epoch, max_loss FROM epoch_block"
+            " WHERE run_id = :r ORDER BY block"
+        ),
+        {"r": run_id},
+    )
+    return [tuple(row) for row in rows]
+
+
+def _expected_blocks(session: Session, run_id: str) -> list[tuple[Any, ...]]:
+    rows = history.read_history(session, run_id).rows
+    epochs = np.array([r["epoch"] for r in rows])
+    loss = np.array([np.nan if r["loss"] is None else r["loss"] for r in rows])
+    return downsampling.summarize(epochs, loss)
+
+
+def test_block_summaries_follow_appends_overwrites_and_truncation(
+    running: tuple[Session, str, int],
+) -> None:
+    session, run_id, attempt = running
+    for first in range(0, 3000, 777):  # batches that start and end mid-block
+        batch = records(first, min(first + 776, 2999))
+        batch[len(batch) // 2] = EpochRecord(epoch=batch[len(batch) // 2].epoch, loss=None)
+        assert history.append_epochs(session, run_id, attempt, batch)
+        session.commit()
+        assert _blocks(session, run_id) == _expected_blocks(session, run_id)
+    # A restarted attempt rewrites a stretch with other values.
+    second = leases.claim(session, run_id, lease_timeout_s=-1)
+    assert second == 2
+    assert history.append_epochs(session, run_id, second, records(1000, 1100, scale=-3.0))
+    session.commit()
+    assert _blocks(session, run_id) == _expected_blocks(session, run_id)
+    assert history.truncate_history(session, run_id, second, after_epoch=1500)
+    session.commit()
+    assert _blocks(session, run_id) == _expected_blocks(session, run_id)
+    assert max(b[0] for b in _blocks(session, run_id)) == 1500 // downsampling.BLOCK
+
+
+def test_downsample_of_a_long_history_uses_blocks_and_keeps_extremes(
+    running: tuple[Session, str, int],
+) -> None:
+    session, run_id, attempt = running
+    n = downsampling.FULL_SCAN_MAX + 15_000
+    loss = np.exp(-np.arange(n) / 5000.0)
+    loss[23_456], loss[31_000] = 50.0, -1.0
+    batch = [EpochRecord(epoch=e, loss=float(v)) for e, v in enumerate(loss)]
+    for first in range(0, n, 10_000):
+        assert history.append_epochs(session, run_id, attempt, batch[first : first + 10_000])
+        session.commit()
+    rows = history.downsample(session, run_id, 500)
+    epochs = [r["epoch"] for r in rows]
+    assert len(rows) <= 500
+    assert epochs == sorted(set(epochs))
+    assert epochs[0] == 0 and epochs[-1] == n - 1
+    assert 23_456 in epochs and 31_000 in epochs
+    # Every picked point is a real row with its real loss.
+    assert all(r["loss"] == pytest.approx(loss[r["epoch"]]) for r in rows)

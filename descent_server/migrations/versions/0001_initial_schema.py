@@ -130,6 +130,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("run_id", "epoch"),
     )
     op.create_table(
+        "epoch_block",
+        sa.Column("run_id", sa.String(length=36), nullable=False),
+        sa.Column("block", sa.Integer(), nullable=False),
+        sa.Column("min_epoch", sa.Integer(), nullable=False),
+        sa.Column("min_loss", sa.Float(), nullable=True),
+        sa.Column("max_epoch", sa.Integer(), nullable=False),
+        sa.Column("max_loss", sa.Float(), nullable=True),
+        sa.PrimaryKeyConstraint("run_id", "block"),
+    )
+    op.create_table(
         "snapshot",
         sa.Column("run_id", sa.String(length=36), nullable=False),
         sa.Column("epoch", sa.Integer(), nullable=False),
@@ -142,11 +152,12 @@ def upgrade() -> None:
 
 
 def _create_history_cascade() -> None:
-    """Delete a run's epochs with it (epoch has no foreign key: see db/models.py Epoch)."""
+    """Delete a run's epochs and blocks with it (no foreign keys: see db/models.py Epoch)."""
     if op.get_context().dialect.name == "postgresql":
         op.execute(
             "CREATE FUNCTION run_delete_epochs() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            "BEGIN DELETE FROM epoch WHERE run_id IN (SELECT id FROM old_runs); RETURN NULL; "
+            "BEGIN DELETE FROM epoch WHERE run_id IN (SELECT id FROM old_runs); "
+            "DELETE FROM epoch_block WHERE run_id IN (SELECT id FROM old_runs); RETURN NULL; "
             "END $$"
         )
         op.execute(
@@ -157,7 +168,8 @@ def _create_history_cascade() -> None:
     else:
         op.execute(
             "CREATE TRIGGER run_delete_epochs AFTER DELETE ON run FOR EACH ROW "
-            "BEGIN DELETE FROM epoch WHERE run_id = OLD.id; END"
+            "BEGIN DELETE FROM epoch WHERE run_id = OLD.id; "
+            "DELETE FROM epoch_block WHERE run_id = OLD.id; END"
         )
 
 
@@ -166,6 +178,7 @@ def downgrade() -> None:
     if op.get_context().dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS run_delete_epochs()")
     op.drop_table("snapshot")
+    op.drop_table("epoch_block")
     op.drop_table("epoch")
     op.drop_table("artifact")
     op.drop_index("ix_run_sweep_id", table_name="run")

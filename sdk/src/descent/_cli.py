@@ -34,7 +34,7 @@ HISTORY_COLUMNS = ["epoch", "loss", "val_loss", "accuracy", "val_accuracy"]
 
 def main(argv: Sequence[str] | None = None, *, client: Client | None = None) -> int:
     """Run the CLI; return the exit code (`client` lets tests and embedders inject one)."""
-    parser = build_parser()
+    parser = build_parser(__doc__)
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from . import _cli
-
 S = argparse.SUPPRESS
 
 
@@ -37,11 +35,11 @@ def _watch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wait-timeout", type=float, help="give up after this many seconds")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     """Build the parser: `descent {datasets,runs,sweeps} COMMAND ...`."""
     common = _common()
     parser = argparse.ArgumentParser(
-        prog="descent", parents=[common], description=_cli.__doc__,
+        prog="descent", parents=[common], description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     groups = parser.add_subparsers(dest="group", metavar="{datasets,runs,sweeps}")

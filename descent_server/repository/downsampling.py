@@ -1,0 +1,181 @@
+"""Downsampled history that keeps the loss curve's shape, without reading every row.
+
+Each block of BLOCK consecutive epochs has a summary row (table `epoch_block`): where its loss
+is lowest and highest. The writer keeps them current in the same transaction as the epochs,
+so a 1,000-point view of a 100,000-epoch run reads ~3,000 summaries and then 1,000 rows.
+Short histories (up to FULL_SCAN_MAX epochs) are bucketed straight from the epoch rows in SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+BLOCK = 32
+FULL_SCAN_MAX = 20_000
+_BLOCK_COLUMNS = "run_id, block, min_epoch, min_loss, max_epoch, max_loss"
+
+
+def summarize(epochs: np.ndarray, loss: np.ndarray) -> list[tuple[int, int, Any, int, Any]]:
+    """Return (block, min_epoch, min_loss, max_epoch, max_loss) per block; NaN = missing."""
+    if epochs.size == 0:
+        return []
+    block = epochs // BLOCK
+    change = np.r_[True, block[1:] != block[:-1]]
+    starts = np.flatnonzero(change)
+    segment = np.cumsum(change) - 1
+    low = np.where(np.isnan(loss), np.inf, loss)
+    high = np.where(np.isnan(loss), -np.inf, loss)
+    lows, highs = np.minimum.reduceat(low, starts), np.maximum.reduceat(high, starts)
+    # The first position of each block holding its min (max): every block has one.
+    at_min = np.flatnonzero(low == lows[segment])
+    at_max = np.flatnonzero(high == highs[segment])
+    first_min = at_min[np.unique(segment[at_min], return_index=True)[1]]
+    first_max = at_max[np.unique(segment[at_max], return_index=True)[1]]
+    return [
+        (int(block[s]), int(epochs[i]), _loss(lo), int(epochs[j]), _loss(hi))
+        for s, i, lo, j, hi in zip(starts, first_min, lows, first_max, highs, strict=True)
+    ]
+
+
+def _loss(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _pairs(session: Session, run_id: str, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+    from descent_server.repository.history import _fetch
+
+    rows = _fetch(
+        session,
+        "SELECT epoch, loss FROM epoch WHERE run_id = ? AND epoch BETWEEN ? AND ? ORDER BY epoch",
+        [run_id, first, last],
+    )
+    epochs = np.array([r[0] for r in rows], dtype=np.int64)
+    loss = np.array([np.nan if r[1] is None else r[1] for r in rows], dtype=np.float64)
+    return epochs, loss
+
+
+def _replace_blocks(
+    session: Session, run_id: str, first_block: int, last_block: int | None, summaries: list[Any]
+) -> None:
+    conn = session.connection()
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    sql = f"DELETE FROM epoch_block WHERE run_id = {mark} AND block >= {mark}"
+    params: tuple[Any, ...] = (run_id, first_block)
+    if last_block is not None:
+        sql += f" AND block <= {mark}"
+        params += (last_block,)
+    conn.exec_driver_sql(sql, params)
+    if summaries:
+        marks = ", ".join([mark] * 6)
+        conn.exec_driver_sql(
+            f"INSERT INTO epoch_block ({_BLOCK_COLUMNS}) VALUES ({marks})",
+            [(run_id, *s) for s in summaries],
+        )
+
+
+def after_write(
+    session: Session, run_id: str, rows: Sequence[tuple[Any, ...]], stored: int
+) -> None:
+    """Refresh the summaries of the blocks touched by `rows` (epoch rows just written)."""
+    epochs = np.array([r[1] for r in rows], dtype=np.int64)
+    first, last = int(epochs.min()), int(epochs.max())
+    if first > stored and bool(np.all(np.diff(epochs) > 0)):
+        # Appended in order: the batch itself has the values; only the start of a block
+        # begun by an earlier batch is read back.
+        loss = np.array([np.nan if r[2] is None else r[2] for r in rows], dtype=np.float64)
+        head = first - first % BLOCK
+        if head < first:
+            old_epochs, old_loss = _pairs(session, run_id, head, first - 1)
+            epochs, loss = np.r_[old_epochs, epochs], np.r_[old_loss, loss]
+    else:  # overwrote stored epochs: recount the touched blocks from the table
+        epochs, loss = _pairs(
+            session, run_id, first - first % BLOCK, last - last % BLOCK + BLOCK - 1
+        )
+    _replace_blocks(session, run_id, first // BLOCK, last // BLOCK, summarize(epochs, loss))
+
+
+def after_truncate(session: Session, run_id: str, after_epoch: int) -> None:
+    """Drop the summaries past `after_epoch` and recount the block it ends in."""
+    block = max(after_epoch, 0) // BLOCK
+    epochs, loss = _pairs(session, run_id, block * BLOCK, after_epoch)
+    _replace_blocks(session, run_id, block, None, summarize(epochs, loss))
+
+
+_SCAN = """
+WITH s AS MATERIALIZED (
+    SELECT epoch, loss, CAST(epoch - :lo - 1 AS BIGINT) * :buckets / :span AS k
+    FROM epoch WHERE run_id = :run_id AND epoch > :lo AND epoch < :hi AND loss IS NOT NULL),
+g AS (SELECT k, min(loss) AS low, max(loss) AS high FROM s GROUP BY k)
+SELECT min(s.epoch) FROM s JOIN g ON s.k = g.k
+WHERE s.loss = g.low OR s.loss = g.high GROUP BY s.k, s.loss = g.low
+"""
+
+
+def downsample(session: Session, run_id: str, max_points: int) -> list[dict[str, Any]]:
+    """Return at most `max_points` rows that keep the loss curve's shape.
+
+    The first and last epoch, and the lowest and highest loss of each of (max_points - 2) / 2
+    equal epoch buckets in between (for long histories, buckets are made of whole blocks).
+    """
+    from descent_server.repository.history import _SELECT, _fetch, _to_dict, read_history
+
+    max_points = max(int(max_points), 2)
+    lo, hi = _fetch(session, "SELECT min(epoch), max(epoch) FROM epoch WHERE run_id = ?",
+                    [run_id])[0]  # fmt: skip
+    if lo is None or hi - lo + 1 <= max_points:
+        return read_history(session, run_id).rows
+    buckets = (max_points - 2) // 2
+    if hi - lo + 1 <= FULL_SCAN_MAX:
+        params = {"run_id": run_id, "lo": lo, "hi": hi, "buckets": buckets, "span": hi - lo - 1}
+        keep = {row[0] for row in session.execute(text(_SCAN), params)}
+    else:
+        keep = _pick_from_blocks(session, run_id, lo, hi, buckets)
+    keep |= {lo, hi}
+    marks = ", ".join("?" * len(keep))
+    sql = f"{_SELECT} WHERE run_id = ? AND epoch IN ({marks}) ORDER BY epoch"
+    return [_to_dict(row) for row in _fetch(session, sql, [run_id, *sorted(keep)])]
+
+
+def _pick_from_blocks(session: Session, run_id: str, lo: int, hi: int, buckets: int) -> set[int]:
+    from descent_server.repository.history import _fetch
+
+    rows = _fetch(
+        session,
+        "SELECT block, min_epoch, min_loss, max_epoch, max_loss FROM epoch_block"
+        " WHERE run_id = ? ORDER BY block",
+        [run_id],
+    )
+    low: dict[int, tuple[float, int]] = {}
+    high: dict[int, tuple[float, int]] = {}
+    for block, min_epoch, min_loss, max_epoch, max_loss in rows:
+        bucket = min(max((block * BLOCK - lo) * buckets // (hi - lo + 1), 0), buckets - 1)
+        if min_loss is not None and (bucket not in low or min_loss < low[bucket][0]):
+            low[bucket] = (min_loss, min_epoch)
+        if max_loss is not None and (bucket not in high or max_loss > high[bucket][0]):
+            high[bucket] = (max_loss, max_epoch)
+    return {epoch for _, epoch in low.values()} | {epoch for _, epoch in high.values()}
+
+
+def pick_min_max(values: np.ndarray, max_points: int) -> np.ndarray:
+    """Return sorted indices: first, last, and each bucket's min and max (NaN-safe)."""
+    n = values.size
+    if n <= max_points:
+        return np.arange(n)
+    buckets = max((max_points - 2) // 2, 1)
+    inner = np.arange(1, n - 1)
+    bucket = (inner - 1) * buckets // (n - 2)
+    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    segment = values[1:-1]
+    low = np.where(np.isnan(segment), np.inf, segment)
+    high = np.where(np.isnan(segment), -np.inf, segment)
+    at_min = low == np.minimum.reduceat(low, starts)[bucket]
+    at_max = high == np.maximum.reduceat(high, starts)[bucket]
+    first_min = np.unique(bucket[at_min], return_index=True)[1]
+    first_max = np.unique(bucket[at_max], return_index=True)[1]
+    picked = np.r_[0, inner[at_min][first_min], inner[at_max][first_max], n - 1]
+    return np.unique(picked)
