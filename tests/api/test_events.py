@@ -246,7 +246,9 @@ def test_hub_wakes_only_listeners_whose_run_moved(monkeypatch: pytest.MonkeyPatc
     engine: Any = object()
 
     async def scenario() -> None:
-        hub = live.Hub(interval=0.01, poll=lambda _engine, ids: {i: versions[i] for i in ids})
+        hub = live.Hub(
+            interval=0.01, poll=lambda _e, ids: {i: versions[i] for i in ids if i in versions}
+        )
         with hub.subscribe(engine, "r1") as one, hub.subscribe(engine, "r2") as two:
             one.seen, two.seen = (1, 0), (5, 3)
             await asyncio.sleep(0.05)
