@@ -23,8 +23,9 @@ run: install
 
 # Needs PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) up; the tests start their
 # own servers and workers.
+# One BLAS thread per process: on 2 cores, threaded BLAS in parallel test processes stalls.
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(PY) -m ruff check .

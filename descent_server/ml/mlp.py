@@ -355,6 +355,7 @@ def train_mlp(
             model.fit(
                 x32[train], targets[train].astype(np.float32),
                 batch_size=config.batch_size, epochs=config.epochs, initial_epoch=start_epoch,
+                steps_per_epoch=steps,  # lets Keras build one data iterator per epoch, not two
                 shuffle=True, verbose=0, callbacks=[_callback(keras, recorder)],
             )  # fmt: skip
 

@@ -7,9 +7,10 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from sqlalchemy import Engine
 
 from descent_server.api import live
 from descent_server.api.routes import events as events_route
@@ -276,9 +277,9 @@ def test_listeners_woken_together_share_one_read(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(live, "fetch", fake_fetch)
 
     async def scenario() -> list[Any]:
-        hub = live.Hub()
-        same = [hub.read("engine", "r1", "alice", 7, True) for _ in range(20)]  # type: ignore[arg-type]
-        other = hub.read("engine", "r1", "alice", 3, True)  # type: ignore[arg-type]
+        hub, engine = live.Hub(), cast(Engine, object())
+        same = [hub.read(engine, "r1", "alice", 7, True) for _ in range(20)]
+        other = hub.read(engine, "r1", "alice", 3, True)
         return await asyncio.gather(*same, other)
 
     assert asyncio.run(scenario()) == ["batch"] * 21
