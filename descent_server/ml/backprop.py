@@ -89,6 +89,15 @@ class Network:
         """Return the output layer's activations for inputs x."""
         return self.forward(x)[1][-1]
 
+    def predict_class(self, x: np.ndarray) -> np.ndarray:
+        """Return the predicted class index per row, from the logits (no softmax needed)."""
+        a = x
+        for w, b in zip(self.kernels[:-1], self.biases[:-1], strict=True):
+            a = activate(self.activation, a @ w + b)
+        z = a @ self.kernels[-1] + self.biases[-1]
+        # One sigmoid unit: class 1 when p > 0.5, i.e. z > 0; otherwise the largest logit.
+        return (z[:, 0] > 0).astype(np.int64) if z.shape[1] == 1 else np.argmax(z, axis=1)
+
 
 def loss_value(loss: str, output: str, y: np.ndarray, z: np.ndarray, p: np.ndarray) -> float:
     """Return the mean loss of outputs p = output(z) against targets y (Keras's convention)."""

@@ -1,9 +1,10 @@
 """The MLP classifier engine: Keras 3 trains, every epoch is recorded as it happens.
 
-One `model.fit` runs all epochs; a Keras callback records each epoch at its end (validation
-metrics, per-layer weight norms, gradient norms by our own numpy backpropagation, the
-decision-boundary snapshot as one batched forward pass on the backend's device) and stops
-fit when asked. Only backend-neutral Keras APIs are used, so the same code runs on
+One `model.fit` runs all epochs (one backend call per epoch: steps_per_execution); a Keras
+callback records each epoch at its end (validation metrics, per-layer weight norms, gradient
+norms by our own numpy backpropagation, the decision-boundary snapshot as one batched forward
+pass over the grid) and stops fit when asked. Forward passes over small work run in numpy on
+the weights already fetched; big ones (many rows × parameters) on the backend's device. Only backend-neutral Keras APIs are used, so the same code runs on
 TensorFlow, JAX or PyTorch. Keras is imported on first use, never at module import.
 
 Numbers: epoch 0 is the model before training, its loss/accuracy taken over the whole
@@ -257,8 +258,12 @@ class _Recorder:
         every = self.config.snapshot_every
         if self.grid is None or not (epoch % every == 0 or epoch == self.config.epochs):
             return None
-        p = self._predict(self.grid, kernels, biases)
-        cls = (p[:, 0] > 0.5) if p.shape[1] == 1 else np.argmax(p, axis=1)
+        if self.grid.shape[0] * self.n_params <= NUMPY_FORWARD_WORK:
+            net = Network(kernels, biases, self.config.activation, self.output)
+            cls = net.predict_class(self.grid)
+        else:
+            p = kb.predict(self.model, self.grid)
+            cls = (p[:, 0] > 0.5) if p.shape[1] == 1 else np.argmax(p, axis=1)
         res = self.config.snapshot_resolution
         return cls.astype(np.uint8).reshape(res, res)
 

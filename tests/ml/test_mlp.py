@@ -199,6 +199,19 @@ def test_no_validation_and_no_snapshots_for_three_features():
     assert "extent" not in mlp_analysis(x, ["no", "yes"], MLPConfig())
 
 
+def test_big_work_goes_through_the_backend_with_the_same_numbers(monkeypatch):
+    x, y = small_blobs(60)
+    config = MLPConfig(epochs=2, seed=4, snapshot_resolution=30)
+    small = train_mlp(x, y, [0, 1, 2], config).history
+    monkeypatch.setattr(mlp_engine, "NUMPY_FORWARD_WORK", 0)  # every forward pass on Keras
+    big = train_mlp(x, y, [0, 1, 2], config).history
+    for a, b in zip(small, big, strict=True):
+        assert a.loss == pytest.approx(b.loss, rel=1e-5)
+        assert a.val_loss == pytest.approx(b.val_loss, rel=1e-5)
+        assert a.val_accuracy == b.val_accuracy
+        assert np.mean(a.snapshot == b.snapshot) > 0.995
+
+
 def test_snapshot_every_n_epochs_and_the_last():
     x, y = small_blobs(30)
     cfg = MLPConfig(epochs=5, seed=1, snapshot_every=2, snapshot_resolution=10)
