@@ -8,12 +8,16 @@ Times are medians of several runs on this machine; the ratio is baseline / ours.
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -135,9 +139,121 @@ def bench_surface() -> list[Row]:
     ]  # fmt: skip
 
 
+# --- P3: the MLP engine (course net, boundary snapshots, backends) ---
+
+
+def _course_blobs() -> tuple[np.ndarray, np.ndarray]:
+    from descent_server.ml.datasets import load_builtin
+
+    data = load_builtin("three-blobs")
+    return np.column_stack([data["x1"], data["x2"]]), data["label"].astype(int)
+
+
+def _notebook_model():
+    """Build and compile the notebook's 2-40-40-3 softmax net with SGD()."""
+    import keras
+
+    inputs = keras.Input(shape=(2,))
+    h = keras.layers.Dense(40, "relu")(keras.layers.Dense(40, "relu")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3, "softmax")(h))
+    model.compile(keras.optimizers.SGD(), keras.losses.CategoricalCrossentropy())
+    return model
+
+
+def _notebook_loop(x: np.ndarray, y: np.ndarray, epochs: int = 20) -> None:
+    """The notebook's loop: fit(epochs=1), predict the 100×100 mesh, draw and save, per epoch."""
+    from matplotlib.figure import Figure
+
+    lo, hi = x.min(axis=0), x.max(axis=0)
+    xp, y_ohe = (x - lo) / (hi - lo), np.eye(3)[y]
+    rng = np.arange(0, 100)
+    mesh = np.stack(np.meshgrid((rng - lo[0]) / (hi[0] - lo[0]), (rng - lo[1]) / (hi[1] - lo[1])),
+                    axis=-1).reshape(-1, 2)  # fmt: skip
+    model = _notebook_model()
+    for n in range(1, epochs + 1):
+        model.fit(xp, y_ohe, epochs=1, validation_split=0.1, verbose=0)
+        pred = np.argmax(model.predict(mesh, verbose=0), axis=-1).reshape(100, 100)
+        fig = Figure(figsize=(8, 6))
+        ax = fig.subplots()
+        for c in range(3):
+            ax.scatter(x[y == c, 0], x[y == c, 1], c=f"C{c}", s=3, alpha=0.5, label="abc"[c])
+        ax.contourf(rng, rng, pred, alpha=0.2, cmap="Set3")
+        ax.set_xticks(np.arange(0, 110, 10))
+        ax.set_yticks(np.arange(0, 110, 10))
+        ax.set_title(f"after {n} epochs")
+        ax.set_xlim([0, 100])
+        ax.set_ylim([0, 100])
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(io.BytesIO(), format="png")
+
+
+def _plain_fit(x: np.ndarray, y: np.ndarray, epochs: int = 20) -> None:
+    """Plain Keras: the notebook's model, one fit of all epochs, nothing recorded."""
+    lo, hi = x.min(axis=0), x.max(axis=0)
+    _notebook_model().fit((x - lo) / (hi - lo), np.eye(3)[y], epochs=epochs,
+                          validation_split=0.1, verbose=0)  # fmt: skip
+
+
+def _backend_child(backend: str) -> dict | None:
+    """Run bench/mlp_child.py under KERAS_BACKEND=backend; return its JSON or None."""
+    script = Path(__file__).with_name("mlp_child.py")
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    if proc.returncode != 0:
+        print(f"{backend} child failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _info_row(work: str, baseline: float, ours: float) -> Row:
+    return Row(work, fmt_time(baseline), fmt_time(ours), f"{baseline / ours:.2f}×", "info", None)
+
+
+def bench_mlp() -> list[Row]:
+    """P3: the course MLP, 20 epochs with a boundary snapshot every epoch, vs the notebook."""
+    from descent_server.ml.mlp import MLPConfig, train_mlp
+
+    x, y = _course_blobs()
+    snaps, plain = MLPConfig(seed=100), MLPConfig(seed=100, snapshot_every=0)
+    result = train_mlp(x, y, [0, 1, 2], snaps)  # also warms up TensorFlow and the recorder
+    _plain_fit(x, y, epochs=1)
+    ours = median_time(lambda: train_mlp(x, y, [0, 1, 2], snaps), runs=5, warm_up=False)
+    ours_plain = median_time(lambda: train_mlp(x, y, [0, 1, 2], plain), runs=5, warm_up=False)
+    keras_fit = median_time(lambda: _plain_fit(x, y), runs=5, warm_up=False)
+    notebook = median_time(lambda: _notebook_loop(x, y), runs=3, warm_up=False)
+    n_snaps = sum(r.snapshot is not None for r in result.history)
+    over_fit, over_ours = ours / keras_fit - 1, ours / ours_plain - 1
+    rows = [
+        speed_row(f"P3 MLP 20 epochs + {n_snaps} boundaries (notebook fit/predict/savefig loop)",
+                  notebook, ours, 10),
+        Row("P3 snapshots+records vs our own training without snapshots", fmt_time(ours_plain),
+            fmt_time(ours), f"{over_ours:+.0%}", "≤ +15%", over_ours <= 0.15),
+        Row("P3 ours (snapshots, norms, val) vs plain Keras fit(epochs=20)", fmt_time(keras_fit),
+            fmt_time(ours), f"{over_fit:+.0%}", "≤ +15%", over_fit <= 0.15),
+        Row("P3 val accuracy after 20 epochs", "", f"{result.history[-1].val_accuracy:.3f}",
+            "", "≥ 0.9", result.history[-1].val_accuracy >= 0.9),
+    ]  # fmt: skip
+    children = {b: _backend_child(b) for b in ("tensorflow", "jax")}
+    tf, jx = children["tensorflow"], children["jax"]
+    if tf and jx:
+        rows += [
+            _info_row("P3 backends: ours 20 epochs + snapshots (TensorFlow → JAX)", tf["run_s"],
+                      jx["run_s"]),
+            _info_row("P3 backends: import + first run in a fresh process",
+                      tf["import_s"] + tf["first_run_s"], jx["import_s"] + jx["first_run_s"]),
+            Row("P3 backends: peak memory of that process", f"{tf['peak_rss_mb']:.0f} MB",
+                f"{jx['peak_rss_mb']:.0f} MB", f"{tf['peak_rss_mb'] / jx['peak_rss_mb']:.2f}×",
+                "info", None),
+        ]  # fmt: skip
+    return rows
+
+
 SECTIONS: dict[str, Callable[[], list[Row]]] = {
     "regression": bench_regression,
     "surface": bench_surface,
+    "mlp": bench_mlp,
 }
 
 

@@ -18,7 +18,7 @@ Settings and sessions:
   knobs in a test: `monkeypatch.setenv("DESCENT_X", ...)` then `refresh_settings()`.
 - `session_factory` — a sessionmaker on the test database (`with session_factory() as s:`).
 
-Processes: `tests/helpers/processes.py` starts a real Celery worker (`start_worker`,
+Processes: `from tests.helpers.processes import start_worker` starts a real Celery worker,
 `worker_env`); the `worker` fixture below is one started on the test's settings.
 """
 
@@ -173,7 +173,7 @@ def session_factory(database_url: str) -> Iterator[sessionmaker[Session]]:
 @pytest.fixture
 def worker(settings: Settings, tmp_path: Path) -> Iterator[object]:
     """A real Celery worker (prefork, -Q cpu, -c 1) on this test's settings, stopped after."""
-    from helpers.processes import start_worker
+    from tests.helpers.processes import start_worker
 
     proc = start_worker(log_path=tmp_path / "worker.log")
     try:

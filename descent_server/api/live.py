@@ -30,7 +30,7 @@ from descent_server.repository import runs as runs_repo
 
 log = logging.getLogger(__name__)
 
-POLL_INTERVAL_S = 0.15  # one query per process per interval, however many listeners
+POLL_INTERVAL_S = 0.1  # one query per process per interval, however many listeners
 STATUS_INTERVAL_S = 0.5  # progress-only status events at most this often
 PAGE_ROWS = 1000  # epochs read per short database call
 FINAL_STATUSES = frozenset(runs_repo.FINAL_STATUSES)

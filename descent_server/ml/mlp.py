@@ -4,8 +4,9 @@ One `model.fit` runs all epochs (one backend call per epoch: steps_per_execution
 callback records each epoch at its end (validation metrics, per-layer weight norms, gradient
 norms by our own numpy backpropagation, the decision-boundary snapshot as one batched forward
 pass over the grid) and stops fit when asked. Forward passes over small work run in numpy on
-the weights already fetched; big ones (many rows × parameters) on the backend's device. Only backend-neutral Keras APIs are used, so the same code runs on
-TensorFlow, JAX or PyTorch. Keras is imported on first use, never at module import.
+the weights already fetched; big ones (many rows × parameters) on the backend's device.
+Only backend-neutral Keras APIs are used, so the same code runs on TensorFlow, JAX or
+PyTorch. Keras is imported on first use, never at module import.
 
 Numbers: epoch 0 is the model before training, its loss/accuracy taken over the whole
 training split. For epochs >= 1, loss/accuracy are what Keras's fit reports (the mean over

@@ -36,6 +36,7 @@ _UPSERT = (
     "val_accuracy = excluded.val_accuracy, extra = excluded.extra"
 )
 _SELECT = "SELECT epoch, loss, val_loss, accuracy, val_accuracy, extra FROM epoch"
+_COPY_TYPES = ["varchar", "int4", "float8", "float8", "float8", "float8", "varchar"]
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ def _write_postgres(conn: Connection, rows: list[tuple[Any, ...]], stored: int) 
         if fresh:
             # COPY is the fast path: about 3x an INSERT per row, even batched.
             with cursor.copy(f"COPY epoch ({_COLUMNS}) FROM STDIN") as copy:
+                copy.set_types(_COPY_TYPES)  # no per-value type lookup
                 for row in fresh:
                     copy.write_row(row)
     finally:
@@ -203,7 +205,7 @@ def _fetch(session: Session, sql: str, params: Sequence[Any]) -> list[Any]:
     cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(sql, tuple(params))
-        return cursor.fetchall()
+        return list(cursor.fetchall())
     finally:
         cursor.close()
 
@@ -226,7 +228,7 @@ def read_history(
     session: Session, run_id: str, since_epoch: int | None = None, limit: int | None = None
 ) -> HistoryPage:
     """Return the epochs after `since_epoch` (exclusive), at most `limit`, in order."""
-    sql, params = _SELECT + " WHERE run_id = ?", [run_id]
+    sql, params = f"{_SELECT} WHERE run_id = ?", list[Any]([run_id])
     if since_epoch is not None:
         sql += " AND epoch > ?"
         params.append(since_epoch)
@@ -248,7 +250,7 @@ def read_history_json(
     The stored extra JSON is spliced in as it is, never parsed: for a long history this is
     several times faster than building dicts and encoding them again.
     """
-    sql, params = _SELECT + " WHERE run_id = ?", [run_id]
+    sql, params = f"{_SELECT} WHERE run_id = ?", list[Any]([run_id])
     if since_epoch is not None:
         sql += " AND epoch > ?"
         params.append(since_epoch)
@@ -362,8 +364,8 @@ def put_artifact(
     """Store (or replace) a run's file; with `attempt`, only while that attempt holds the run."""
     if attempt is not None and not fenced_update(session, run_id, attempt, heartbeat_at=utcnow()):
         return False
-    values = {"run_id": run_id, "name": name, "media_type": media_type, "content": content}
-    values["epoch"] = epoch
+    values: dict[str, Any] = {"run_id": run_id, "name": name, "media_type": media_type}
+    values.update(content=content, epoch=epoch)
     _upsert(session, Artifact, [{**values, "created_at": utcnow()}], ["run_id", "name"])
     return True
 

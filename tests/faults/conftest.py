@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from descent_server.db.migrate import upgrade
-from faults.servers import PrivateRedis
-from faults.stack import Stack
 from tests.conftest import create_pg_database, drop_pg_database
+from tests.faults.servers import PrivateRedis
+from tests.faults.stack import Stack
 
 
 @pytest.fixture(scope="session")

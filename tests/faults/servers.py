@@ -4,8 +4,8 @@ The machine's shared Redis (6379) and PostgreSQL (5432) serve every other test r
 the same time, so nothing here ever stops them: a test that restarts "Redis" or stops
 "PostgreSQL" does it to an instance it started itself on a free port.
 
-    with PrivateRedis() as redis_server:       # redis-server --port N, no persistence
-        redis_server.kill(); redis_server.start()
+    with PrivateRedis(log_path) as redis:      # redis-server --port N, no persistence
+        redis.kill(); redis.start()
     with PrivatePostgres() as pg:              # initdb in /tmp, run as the postgres user
         pg.stop(); pg.start()
     api = ApiServer(env, log_path).start()     # `descent-server api` (uvicorn) subprocess
@@ -27,7 +27,8 @@ from pathlib import Path
 import httpx
 import psycopg
 import redis
-from ops.procs import entry_point, free_port
+
+from tests.ops.procs import entry_point, free_port
 
 START_TIMEOUT_S = 90.0
 
@@ -58,7 +59,9 @@ class PrivateRedis:
 
     def __init__(self, log_path: Path | None = None) -> None:
         self.port = free_port()
-        self.log_path = log_path or Path(tempfile.mkstemp(prefix="descent-redis-", suffix=".log")[1])
+        self.log_path = log_path or Path(
+            tempfile.mkstemp(prefix="descent-redis-", suffix=".log")[1]
+        )
         self.proc: subprocess.Popen[bytes] | None = None
 
     def url(self, db: int = 0) -> str:

@@ -19,13 +19,13 @@ from typing import Any
 
 import httpx
 import numpy as np
-from helpers.processes import WorkerProcess, worker_command
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import sessionmaker
 
 from descent_server.db.session import make_engine
 from descent_server.services import keys
-from faults.servers import ApiServer, clean_env
+from tests.faults.servers import ApiServer, clean_env
+from tests.helpers.processes import WorkerProcess, worker_command
 
 FINAL = {"succeeded", "diverged", "failed", "cancelled"}
 WAIT_S = 150.0  # generous: the machine has 2 cores and runs other suites at the same time

@@ -1,6 +1,6 @@
 """Start real service processes for tests: a Celery worker on the current settings.
 
-    from helpers.processes import start_worker
+    from tests.helpers.processes import start_worker
     worker = start_worker(log_path=tmp_path / "worker.log")   # waits until it is ready
     ...
     worker.kill()      # SIGKILL the whole process group (fault injection)

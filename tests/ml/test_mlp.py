@@ -153,6 +153,22 @@ def test_stop_before_the_first_epoch_keeps_epoch_zero():
     assert [r.epoch for r in result.history] == [0]
 
 
+def test_resume_continues_from_saved_weights():
+    x, y = small_blobs()
+    config = MLPConfig(seed=2, epochs=4, optimizer="adam")
+    saved = []
+    first = train_mlp(x, y, [0, 1, 2], config, on_model=lambda e, m: saved.append((e, m)))
+    assert [e for e, _ in saved] == [0, 1, 2, 3, 4]
+    epoch, model = saved[2]
+    resumed = train_mlp(x, y, [0, 1, 2], config, initial_model=model, start_epoch=epoch)
+    assert [r.epoch for r in resumed.history] == [3, 4]
+    assert resumed.status == "succeeded"
+    # Adam's moment estimates restart, so the paths differ a little, but go the same way.
+    assert resumed.history[-1].loss < first.history[2].loss
+    with pytest.raises(ValueError, match="resume"):
+        train_mlp(x, y, [0, 1, 2], config, initial_model=model, start_epoch=4)
+
+
 def test_course_2_3_3_1_sigmoid_net_with_mse_trains_on_tumors():
     x, y = tumors()
     config = MLPConfig(
@@ -250,6 +266,7 @@ def test_a_loss_grown_past_the_bound_counts_as_diverged(monkeypatch):
         (np.zeros((4, 2)), np.array([0, 1, 2, 1]), [0, 1], "class indices"),
         (np.zeros((4, 2)), np.array([0, 0.5, 1, 1]), [0, 1], "class indices"),
         (np.zeros((4, 2)), np.array([0, 0, 0, 0]), [0], "two classes"),
+        (np.array([["a", "b"]] * 4), np.array([0, 1, 0, 1]), [0, 1], "numbers"),
     ],
 )
 def test_invalid_data_is_refused(x, y, classes, match):

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ops.procs import alive, cmdline, descendants, free_port, server_command
+from tests.ops.procs import alive, cmdline, descendants, free_port, server_command
 
 pytestmark = pytest.mark.e2e
 

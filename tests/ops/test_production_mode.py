@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from descent_server.cli import app
 from descent_server.settings import Settings
-from ops.procs import entry_point, free_port
+from tests.ops.procs import entry_point, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 TIMEOUT_S = 120

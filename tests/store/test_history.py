@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-from helpers.runs import insert_run, records
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from descent_server.db.models import Run
 from descent_server.ml.types import EpochRecord
 from descent_server.repository import downsampling, history, leases
+from tests.helpers.runs import insert_run, records
 
 
 @pytest.fixture

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from helpers.runs import insert_run
 from sqlalchemy.orm import Session, sessionmaker
 
 from descent_server.db.models import Run, utcnow
 from descent_server.repository import leases
 from descent_server.settings import Settings
 from descent_server.workers.sweeper import sweep_once
+from tests.helpers.runs import insert_run
 
 
 def _get(session: Session, run_id: str) -> Run:

@@ -6,12 +6,12 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from helpers.runs import insert_run, records
 from sqlalchemy import inspect, text
 
 from descent_server.db.migrate import alembic_config, current, upgrade
 from descent_server.db.models import Base
 from descent_server.db.session import make_engine
+from tests.helpers.runs import insert_run, records
 
 
 def test_upgrade_creates_every_table_at_head(database_url: str) -> None:

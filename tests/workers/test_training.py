@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-from helpers.runs import MOVIES_A_AFTER_300, MOVIES_HYPERPARAMETERS, insert_dataset, insert_run
 from sqlalchemy.orm import Session, sessionmaker
 
 from descent_server.db.models import Run
@@ -15,6 +14,12 @@ from descent_server.ml.types import EpochRecord
 from descent_server.repository import history, leases
 from descent_server.services.training import run_training
 from descent_server.settings import Settings
+from tests.helpers.runs import (
+    MOVIES_A_AFTER_300,
+    MOVIES_HYPERPARAMETERS,
+    insert_dataset,
+    insert_run,
+)
 
 
 def _run(session_factory: sessionmaker[Session], run_id: str) -> Run:

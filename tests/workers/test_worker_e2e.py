@@ -7,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.processes import start_worker
-from helpers.runs import MOVIES_A_AFTER_300, insert_dataset, insert_run, wait_for_run
 from sqlalchemy.orm import Session, sessionmaker
 
 from descent_server.repository import history
 from descent_server.repository import runs as runs_repo
 from descent_server.settings import Settings
 from descent_server.workers.queue import enqueue_run
+from tests.helpers.processes import start_worker
+from tests.helpers.runs import MOVIES_A_AFTER_300, insert_dataset, insert_run, wait_for_run
 
 pytestmark = pytest.mark.e2e
 
@@ -81,6 +81,8 @@ def _fast_failover(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(f"DESCENT_{name}", value)
 
 
+# Embedded mode (file broker + SQLite); tests/faults covers PostgreSQL + Redis through the API.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_killed_worker_s_run_is_finished_by_the_next_worker(
     settings: Settings,
     session_factory: sessionmaker[Session],
@@ -111,7 +113,7 @@ def test_a_killed_worker_s_run_is_finished_by_the_next_worker(
     assert epochs == list(range(301))
 
 
-@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # the flag is SQL either way
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # tests/faults: PostgreSQL
 def test_cancel_stops_a_running_run_and_keeps_its_history(
     settings: Settings,
     session_factory: sessionmaker[Session],
@@ -147,7 +149,7 @@ def test_a_20s_database_outage_loses_no_epoch(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    from helpers.proxy import TcpProxy
+    from tests.helpers.proxy import TcpProxy
 
     monkeypatch.setenv("DESCENT_KERAS_BACKEND", "jax")
     monkeypatch.setenv("DESCENT_HEARTBEAT_INTERVAL_S", "0.5")
