@@ -286,3 +286,30 @@ def children(pid: int) -> list[int]:
         with contextlib.suppress(FileNotFoundError):
             found += [int(p) for p in (task / "children").read_text().split()]
     return found
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """Return the user+system CPU seconds used so far by each live process of `pids`."""
+    used = {}
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            # utime and stime, in clock ticks (fields 14 and 15 of proc(5)).
+            used[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return used
+
+
+def cpu_since(before: dict[int, float], pids: list[int]) -> float:
+    """Return the CPU seconds `pids` used since `before` (new processes: all of theirs)."""
+    now = cpu_seconds(pids)
+    return sum(max(0.0, t - before.get(pid, 0.0)) for pid, t in now.items())
+
+
+def postgres_backends(database_url: str) -> list[int]:
+    """Return the pids of the PostgreSQL backends connected to this database now."""
+    import psycopg
+
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(f"postgresql://{PG}/postgres", autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,))
+        return [int(r[0]) for r in rows]

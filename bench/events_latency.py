@@ -6,6 +6,11 @@ intervals and records, per listener and epoch, the time from commit to receipt.
 
     .venv/bin/python bench/events_latency.py                      # embedded SQLite
     .venv/bin/python bench/events_latency.py --postgres   # a scratch PostgreSQL database
+
+Measured 2026-11-28 on the 2-core dev box while other test suites ran (load average ~8),
+150 epochs at random 20-300 ms intervals, poll interval 0.1 s:
+    SQLite      1 listener  p50  57 ms  p99 144 ms | 20 listeners p50 74 ms  p99 237 ms
+    PostgreSQL  1 listener  p50  59 ms  p99 209 ms | 20 listeners p50 94 ms  p99 277 ms
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ import redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from descent_server.db.migrate import upgrade
-from descent_server.db.session import make_engine, reset_engine
+from descent_server.db.session import get_engine, make_engine, reset_engine
 from descent_server.settings import Settings, get_settings
 
 PG_HOST = "127.0.0.1:5432"
@@ -68,6 +68,8 @@ def drop_pg_database(name: str) -> None:
 def refresh_settings() -> Settings:
     """Forget cached settings, engine and broker producer; return fresh settings."""
     get_settings.cache_clear()
+    if get_engine.cache_info().currsize:
+        get_engine().dispose()  # close the pooled connections: tests must not leak them
     reset_engine()
     from descent_server.workers.queue import reset_producer
 

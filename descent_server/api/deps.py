@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -30,21 +31,24 @@ def get_session() -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_caller(
+async def get_caller(
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
     """Authenticate the Bearer key (401 if missing or unknown); auth off: the local owner."""
+    # Async, so that with auth off no threadpool hop is spent; the key lookup blocks on the
+    # database, so it runs in the threadpool.
     settings = get_settings()
     if not settings.auth_enabled:
         return Caller(owner=settings.local_owner, key_id=None)
-    return keys.verify(session=session, key=credentials.credentials if credentials else None)
+    key = credentials.credentials if credentials else None
+    return await run_in_threadpool(keys.verify, session=session, key=key)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-def get_owner(caller: CallerDep) -> str:
+async def get_owner(caller: CallerDep) -> str:
     """Return the owner every object of this request belongs to."""
     return caller.owner
 

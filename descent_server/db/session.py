@@ -47,7 +47,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("json_deserializer", orjson.loads)
     if make_url(url).get_backend_name() == "sqlite":
         return _make_sqlite_engine(url, **kwargs)
-    options: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if kwargs.get("poolclass") is None:
+        options.update(pool_size=5, max_overflow=10)
     options.update(kwargs)
     # connect_timeout keeps a request from hanging when the database is down.
     options.setdefault("connect_args", {"connect_timeout": 5})

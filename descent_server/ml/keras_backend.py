@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import warnings
 from typing import Any
 
 
@@ -98,7 +99,12 @@ def accuracy_metric(n_outputs: int) -> Any:
 def get_weights(model: Any) -> list[Any]:
     """Return the model's weights as numpy arrays, in Keras's kernel, bias, kernel... order."""
     ops = keras_module().ops
-    return [ops.convert_to_numpy(v.value) for v in model.weights]
+    # Keras 3.15's conversions call np.array(x, copy=False) on objects that predate NumPy 2's
+    # copy keyword (TensorFlow variables, JAX via Variable.numpy): harmless, but one warning
+    # per weight per epoch would bury everything else.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return [ops.convert_to_numpy(v.value) for v in model.weights]
 
 
 def predict(model: Any, x: Any, chunk: int = 65_536) -> Any:

@@ -13,15 +13,17 @@ training split. For epochs >= 1, loss/accuracy are what Keras's fit reports (the
 that epoch's batches, as the course notebook prints them); val_loss/val_accuracy are taken
 at the weights after the epoch. Snapshots are taken every `snapshot_every` epochs, at
 epoch 0, and at the last epoch, when the data has exactly two features (otherwise they are
-skipped silently: a boundary over more than two inputs has no picture).
+skipped silently: a boundary over more than two inputs has no picture; so are they beyond
+256 classes, as a grid cell is one byte).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,17 +37,24 @@ from descent_server.ml.backprop import (
 )
 from descent_server.ml.keras_backend import device_info
 from descent_server.ml.mlp_config import MAX_FULL_WEIGHTS, MLPConfig, config_from_hyperparameters
+from descent_server.ml.mlp_data import (
+    check_data,
+    count_params,
+    snapshot_extent,
+    snapshot_points,
+    split_rows,
+)
 from descent_server.ml.mlp_model import MLPModel, Normalizer
 from descent_server.ml.types import EpochRecord, InvalidData, OnEpoch, ShouldStop
 
 __all__ = [
-    "MLPConfig", "MLPModel", "MLPResult", "config_from_hyperparameters", "device_info",
-    "mlp_analysis", "snapshot_extent", "snapshot_points", "train_mlp",
+    "MLPConfig", "MLPModel", "MLPResult", "check_data", "config_from_hyperparameters",
+    "count_params", "device_info", "mlp_analysis", "snapshot_extent", "snapshot_points",
+    "split_rows", "train_mlp",
 ]  # fmt: skip
 
 GRAD_ROWS = 2000  # gradient norms use at most this many training rows (a fixed random subset)
 NUMPY_FORWARD_WORK = 50_000_000  # rows × parameters up to which numpy does forward passes
-SNAPSHOT_MARGIN = 0.05  # the boundary grid reaches 5% of the data's range beyond it
 DIVERGENCE_FACTOR = 1e6  # a loss this many times the first recorded one has diverged
 OnModel = Callable[[int, MLPModel], None]
 
@@ -66,74 +75,8 @@ class MLPResult:
     seed: int
     n_params: int
     epochs_run: int = 0
-
-
-def check_data(x: Any, y: Any, classes: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Return (X float64 (n, d), y int64 (n,)) or raise InvalidData saying what is wrong."""
-    x = np.asarray(x, dtype=np.float64)
-    y_raw = np.asarray(y)
-    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 1:
-        raise InvalidData(f"features must be a 2-D array with >= 2 rows, got shape {x.shape}")
-    if y_raw.shape != (x.shape[0],):
-        raise InvalidData(f"labels must have shape ({x.shape[0]},), got {y_raw.shape}")
-    if not np.all(np.isfinite(x)):
-        raise InvalidData("features contain NaN or infinite values")
-    if len(classes) < 2:
-        raise InvalidData("a classifier needs at least two classes")
-    if not np.issubdtype(y_raw.dtype, np.number) or not np.all(np.isfinite(y_raw)):
-        raise InvalidData("labels must be class indices")
-    labels = y_raw.astype(np.int64)
-    if np.any(labels != y_raw) or labels.min() < 0 or labels.max() >= len(classes):
-        raise InvalidData(f"labels must be class indices in 0..{len(classes) - 1}")
-    if np.unique(labels).size < 2:
-        raise InvalidData("labels hold only one class: nothing to tell apart")
-    return x, labels
-
-
-def split_rows(
-    y: np.ndarray, fraction: float, how: str, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return sorted (train, validation) row indices: a seeded stratified split or the tail."""
-    n = len(y)
-    if how == "tail":  # Keras's validation_split: the last rows, unshuffled
-        cut = int(n * (1.0 - fraction))
-        return np.arange(cut), np.arange(cut, n)
-    rng = np.random.default_rng(seed)
-    val = [
-        rng.permutation(rows)[: int(round(fraction * len(rows)))]
-        for rows in (np.flatnonzero(y == c) for c in np.unique(y))
-    ]
-    val_idx = np.sort(np.concatenate(val))
-    return np.setdiff1d(np.arange(n), val_idx), val_idx
-
-
-def snapshot_extent(x: np.ndarray) -> list[float]:
-    """Return [x1min, x1max, x2min, x2max]: the data's range plus a small margin."""
-    lo, hi = x[:, :2].min(axis=0), x[:, :2].max(axis=0)
-    pad = np.where(hi > lo, (hi - lo) * SNAPSHOT_MARGIN, 0.5)
-    return [
-        float(lo[0] - pad[0]),
-        float(hi[0] + pad[0]),
-        float(lo[1] - pad[1]),
-        float(hi[1] + pad[1]),
-    ]
-
-
-def snapshot_points(extent: Sequence[float], resolution: int) -> np.ndarray:
-    """Return the grid's points (resolution², 2) in data units, x1 varying fastest.
-
-    Grid rows are x2 = linspace(x2min, x2max) ascending, columns x1 = linspace(x1min, x1max).
-    """
-    x1 = np.linspace(extent[0], extent[1], resolution)
-    x2 = np.linspace(extent[2], extent[3], resolution)
-    g1, g2 = np.meshgrid(x1, x2)
-    return np.column_stack([g1.ravel(), g2.ravel()])
-
-
-def count_params(n_inputs: int, hidden: Sequence[int], n_outputs: int) -> int:
-    """Return the number of weights and biases of a Dense stack."""
-    sizes = [n_inputs, *hidden, n_outputs]
-    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+    # Wall seconds: the whole call, inside the per-epoch recorder, drawing snapshots.
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def _n_outputs(config: MLPConfig, n_classes: int) -> int:
@@ -185,15 +128,25 @@ class _Recorder:
         self.history: list[EpochRecord] = []
         self.weights: tuple[list[np.ndarray], list[np.ndarray]] | None = None
         self.status = "succeeded"
+        self.seconds = {"record": 0.0, "snapshot": 0.0}
 
     def record(self, epoch: int, logs: dict[str, Any] | None) -> bool:
         """Record `epoch` (logs None: measure the training split); return True to stop."""
+        start = time.perf_counter()
+        try:
+            return self._record(epoch, logs)
+        finally:
+            self.seconds["record"] += time.perf_counter() - start
+
+    def _record(self, epoch: int, logs: dict[str, Any] | None) -> bool:
         weights = kb.get_weights(self.model)
         kernels, biases = weights[0::2], weights[1::2]
+        loss: float | None
+        accuracy: float | None
         if logs is None:
             p = self._predict(self.train[0], kernels, biases)
             loss = loss_from_probabilities(self.loss, self.train[1], p)
-            accuracy: float | None = _accuracy(p, self.train[2])
+            accuracy = _accuracy(p, self.train[2])
         else:
             loss, accuracy = logs.get("loss"), logs.get("accuracy")
         if not self._sane(loss) or not all(np.all(np.isfinite(w)) for w in weights):
@@ -259,6 +212,7 @@ class _Recorder:
         every = self.config.snapshot_every
         if self.grid is None or not (epoch % every == 0 or epoch == self.config.epochs):
             return None
+        start = time.perf_counter()
         if self.grid.shape[0] * self.n_params <= NUMPY_FORWARD_WORK:
             net = Network(kernels, biases, self.config.activation, self.output)
             cls = net.predict_class(self.grid)
@@ -266,6 +220,7 @@ class _Recorder:
             p = kb.predict(self.model, self.grid)
             cls = (p[:, 0] > 0.5) if p.shape[1] == 1 else np.argmax(p, axis=1)
         res = self.config.snapshot_resolution
+        self.seconds["snapshot"] += time.perf_counter() - start
         return cls.astype(np.uint8).reshape(res, res)
 
 
@@ -305,7 +260,10 @@ def train_mlp(
     on_model(epoch, model) gets the weights after each recorded epoch (for a weights artifact);
     initial_model + start_epoch resume a run: no epoch-0 record, epochs start_epoch+1.. follow.
     """
+    started = time.perf_counter()
     x, labels = check_data(X, y, classes)
+    if start_epoch and (initial_model is None or start_epoch >= config.epochs):
+        raise ValueError("resume needs initial_model and start_epoch < epochs")
     k, d = len(classes), x.shape[1]
     output, loss = config.output_for(k), config.loss_for(k)
     n_out = _n_outputs(config, k)
@@ -314,7 +272,11 @@ def train_mlp(
         raise InvalidData(
             f'weights="full" allows up to {MAX_FULL_WEIGHTS} parameters, not {n_params}'
         )
-    seed = config.seed if config.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+    seed = (
+        config.seed
+        if config.seed is not None
+        else int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+    )
     normalizer = initial_model.normalizer if initial_model else Normalizer.fit(config.normalize, x)
     xn = normalizer.apply(x)
     targets = labels[:, None].astype(np.float64) if n_out == 1 else np.eye(k)[labels]
@@ -365,7 +327,7 @@ def train_mlp(
                 shuffle=True, verbose=0, callbacks=[_callback(keras, recorder)],
             )  # fmt: skip
 
-    if recorder.weights is None:  # diverged before any record: keep the initial weights
+    if recorder.weights is None:  # the very first record diverged
         raise InvalidData("the model's loss was not finite at the start of training")
     kernels, biases = recorder.weights
     if recorder.status == "diverged":
@@ -390,4 +352,5 @@ def train_mlp(
         seed=seed,
         n_params=n_params,
         epochs_run=last.epoch,
+        timings={"total": time.perf_counter() - started, **recorder.seconds},
     )

@@ -102,7 +102,7 @@ class MLPModel:
         for i, (w, b) in enumerate(zip(self.kernels, self.biases, strict=True)):
             arrays[f"kernel_{i}"], arrays[f"bias_{i}"] = w, b
         buf = io.BytesIO()
-        np.savez(buf, **arrays)
+        np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub types allow_pickle
         return buf.getvalue()
 
     @classmethod

@@ -107,10 +107,12 @@ class _Loop:
 
     def run(self) -> None:
         from sqlalchemy.orm import sessionmaker
+        from sqlalchemy.pool import NullPool
 
         settings = get_settings()
-        # Its own engine: the pool children never touch connections of this thread.
-        engine = make_engine(settings.resolved_database_url(), pool_size=1, max_overflow=1)
+        # Its own engine, and no pooled connection kept open between passes: pool children
+        # are forked from this process, and must not inherit a live connection of ours.
+        engine = make_engine(settings.resolved_database_url(), poolclass=NullPool)
         factory = sessionmaker(bind=engine, expire_on_commit=False)
         try:
             while not self.stop.wait(settings.sweeper_interval_s):

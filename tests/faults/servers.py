@@ -57,11 +57,9 @@ def _wait(check: object, what: str, timeout_s: float = START_TIMEOUT_S) -> None:
 class PrivateRedis:
     """A redis-server of our own on a free port, without persistence (a restart empties it)."""
 
-    def __init__(self, log_path: Path | None = None) -> None:
+    def __init__(self, log_path: Path) -> None:
         self.port = free_port()
-        self.log_path = log_path or Path(
-            tempfile.mkstemp(prefix="descent-redis-", suffix=".log")[1]
-        )
+        self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
     def url(self, db: int = 0) -> str:
@@ -70,8 +68,19 @@ class PrivateRedis:
 
     def start(self) -> PrivateRedis:
         """Start the server (again, on the same port) and wait until it answers PING."""
-        cmd = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-               "--save", "", "--appendonly", "no", "--daemonize", "no"]  # fmt: skip
+        cmd = [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         _wait(lambda: redis.Redis(port=self.port, socket_timeout=1).ping(), "redis")
@@ -106,6 +115,7 @@ class PrivatePostgres:
         if not bins:
             raise RuntimeError("no PostgreSQL binaries under /usr/lib/postgresql")
         self.bin = Path(bins[-1])
+        self._admin = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def _as_postgres(self, *args: str, timeout_s: float = 120.0) -> None:
         prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
@@ -123,29 +133,61 @@ class PrivatePostgres:
         """Create the cluster (trust auth, no fsync: a test cluster) and start it."""
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
-        self._as_postgres(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
-                          "--auth=trust", "--no-sync", "-E", "UTF8")  # fmt: skip
+        self._as_postgres(
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
         return self.start()
 
     def start(self) -> PrivatePostgres:
         """Start the server (again) and wait until it accepts connections."""
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")  # fmt: skip
-        self._as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l",
-                          str(self.log_path), "-o", options, "-w", "start")  # fmt: skip
-        admin = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-        _wait(lambda: psycopg.connect(admin, connect_timeout=2).close() is None, "postgres")
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._as_postgres(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log_path),
+            "-o",
+            options,
+            "-w",
+            "start",
+        )
+        _wait(self.running, "postgres")
         return self
+
+    def running(self) -> bool:
+        """True while the server accepts connections."""
+        try:
+            psycopg.connect(self._admin, connect_timeout=2).close()
+        except psycopg.OperationalError:
+            return False
+        return True
+
+    def ensure_running(self) -> None:
+        """Start the server if a test left it stopped."""
+        if not self.running():
+            self.start()
 
     def stop(self) -> None:
         """Stop the server now (`-m fast`: open connections are cut, as in a crash or restart)."""
-        self._as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast",
-                          "-w", "stop")  # fmt: skip
+        self._as_postgres(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"
+        )
 
     def create_database(self, name: str) -> str:
         """Create database `name`; return its URL."""
-        admin = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-        with psycopg.connect(admin, autocommit=True) as conn:
+        with psycopg.connect(self._admin, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
         return self.url(name)
 
@@ -154,8 +196,16 @@ class PrivatePostgres:
 
     def __exit__(self, *_: object) -> None:
         with contextlib.suppress(Exception):
-            self._as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m",
-                              "immediate", "-w", "stop", timeout_s=30)  # fmt: skip
+            self._as_postgres(
+                str(self.bin / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+                timeout_s=30,
+            )
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -173,8 +223,9 @@ class ApiServer:
         """Start the server and wait until /healthz answers."""
         cmd = [entry_point(), "api", "--port", str(self.port), "--workers", "1"]
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                         env=self.env, start_new_session=True)  # fmt: skip
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+            )
 
         def healthy() -> bool:
             assert self.proc is not None and self.proc.poll() is None, self.log()

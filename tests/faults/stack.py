@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +23,10 @@ import numpy as np
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import sessionmaker
 
+from descent_server.db.migrate import upgrade
 from descent_server.db.session import make_engine
 from descent_server.services import keys
-from tests.faults.servers import ApiServer, clean_env
+from tests.faults.servers import ApiServer, PrivatePostgres, clean_env
 from tests.helpers.processes import WorkerProcess, worker_command
 
 FINAL = {"succeeded", "diverged", "failed", "cancelled"}
@@ -33,12 +35,20 @@ WAIT_S = 150.0  # generous: the machine has 2 cores and runs other suites at the
 # Mini-batch regression: 6000 rows in batches of 6 is 1000 updates per epoch, so 300 epochs
 # take several seconds even on an idle machine (full batch would take a millisecond).
 N_ROWS, BATCH = 6000, 6
-REGRESSION_HP: dict[str, Any] = {"learning_rate": 0.001, "epochs": 300, "batch_size": BATCH,
-                                 "seed": 7}  # fmt: skip
+REGRESSION_HP: dict[str, Any] = {
+    "learning_rate": 0.001,
+    "epochs": 300,
+    "batch_size": BATCH,
+    "seed": 7,
+}
 
 # Fast failover for the tests: a dead worker's lease is taken back after a few seconds.
-FAST_LEASES = {"heartbeat_interval_s": "0.5", "lease_timeout_s": "8",
-               "sweeper_interval_s": "0.5", "requeue_after_s": "2"}  # fmt: skip
+FAST_LEASES = {
+    "heartbeat_interval_s": "0.5",
+    "lease_timeout_s": "8",
+    "sweeper_interval_s": "0.5",
+    "requeue_after_s": "2",
+}
 
 
 def regression_data() -> tuple[np.ndarray, np.ndarray]:
@@ -48,12 +58,23 @@ def regression_data() -> tuple[np.ndarray, np.ndarray]:
     return x, 0.5 * x + 2.0 + rng.normal(scale=1.0, size=N_ROWS)
 
 
+def new_database(cluster: PrivatePostgres) -> str:
+    """Create and migrate a database `descent_test_faults_<uuid>`; return its URL."""
+    url = cluster.create_database(f"descent_test_faults_{uuid.uuid4().hex[:8]}")
+    upgrade(url)
+    return url
+
+
 def spawn_worker(env: dict[str, str], log_path: Path, concurrency: int = 1) -> WorkerProcess:
     """Start `celery worker` (prefork) with exactly `env`; wait until it is ready."""
     with log_path.open("ab") as log:
-        proc = subprocess.Popen(worker_command("cpu", concurrency), stdout=log,
-                                stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            worker_command("cpu", concurrency),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
     worker = WorkerProcess(proc, log_path)
     try:
         worker.wait_ready(timeout_s=120)
@@ -82,17 +103,28 @@ class Stack:
     broker_url: str
     tmp: Path
     api: ApiServer | None = None
-    client: httpx.Client | None = None
+    _client: httpx.Client | None = None
     engine: Engine | None = None
     dataset_id: str = ""
     workers: list[WorkerProcess] = field(default_factory=list)
+
+    @property
+    def http(self) -> httpx.Client:
+        """Return the HTTP client on the API server (authenticated as the owner "faults")."""
+        assert self._client is not None, "the stack is not started"
+        return self._client
 
     def env(self, **knobs: str) -> dict[str, str]:
         """Return the environment of a service process on this stack (extra DESCENT_* knobs)."""
         data_dir = self.tmp / "data"
         data_dir.mkdir(exist_ok=True)
-        return clean_env(database_url=self.database_url, broker_url=self.broker_url,
-                         data_dir=str(data_dir), keras_backend="jax", **knobs)  # fmt: skip
+        return clean_env(
+            database_url=self.database_url,
+            broker_url=self.broker_url,
+            data_dir=str(data_dir),
+            keras_backend="jax",
+            **knobs,
+        )
 
     def start(self) -> Stack:
         """Start the API server, create a key and upload the dataset."""
@@ -100,11 +132,12 @@ class Stack:
         with sessionmaker(bind=self.engine)() as session:
             _, key = keys.create(session=session, owner="faults")
         self.api = ApiServer(self.env(), self.tmp / "api.log").start()
-        self.client = httpx.Client(base_url=self.api.url, timeout=60.0,
-                                   headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+        self._client = httpx.Client(
+            base_url=self.api.url, timeout=60.0, headers={"Authorization": f"Bearer {key}"}
+        )
         x, y = regression_data()
         body = {"name": "faults", "columns": {"x": x.tolist(), "y": y.tolist()}}
-        response = self.client.post("/v1/datasets", json=body)
+        response = self.http.post("/v1/datasets", json=body)
         assert response.status_code == 201, response.text
         self.dataset_id = response.json()["id"]
         return self
@@ -114,8 +147,8 @@ class Stack:
         for worker in self.workers:
             worker.stop(grace_s=5)
         self.workers.clear()
-        if self.client is not None:
-            self.client.close()
+        if self._client is not None:
+            self._client.close()
         if self.api is not None:
             self.api.stop()
         if self.engine is not None:
@@ -140,20 +173,23 @@ class Stack:
 
     def body(self, **hyperparameters: Any) -> dict[str, Any]:
         """Return a regression run request on the stack's dataset."""
-        return {"kind": "linear_regression", "dataset_id": self.dataset_id, "features": ["x"],
-                "target": "y", "hyperparameters": {**REGRESSION_HP, **hyperparameters}}  # fmt: skip
+        return {
+            "kind": "linear_regression",
+            "dataset_id": self.dataset_id,
+            "features": ["x"],
+            "target": "y",
+            "hyperparameters": {**REGRESSION_HP, **hyperparameters},
+        }
 
     def submit(self, **hyperparameters: Any) -> str:
         """Submit a regression run over HTTP; return its id."""
-        assert self.client is not None
-        response = self.client.post("/v1/runs", json=self.body(**hyperparameters))
+        response = self.http.post("/v1/runs", json=self.body(**hyperparameters))
         assert response.status_code == 202, response.text
         return str(response.json()["id"])
 
     def run(self, run_id: str) -> dict[str, Any]:
         """Return the run as the API shows it."""
-        assert self.client is not None
-        response = self.client.get(f"/v1/runs/{run_id}")
+        response = self.http.get(f"/v1/runs/{run_id}")
         assert response.status_code == 200, response.text
         return dict(response.json())
 
@@ -173,17 +209,17 @@ class Stack:
         try:
             return dict(wait_until(check, f"run {run_id}", timeout_s))
         except AssertionError as exc:
-            raise AssertionError(f"{exc}; last seen {seen.get('status')} "
-                                 f"{seen.get('progress')}\n{self.logs()}") from None  # fmt: skip
+            raise AssertionError(
+                f"{exc}; last seen {seen.get('status')} {seen.get('progress')}\n{self.logs()}"
+            ) from None
 
     def epochs(self, run_id: str) -> list[int]:
         """Return every epoch number the history endpoint serves, page by page."""
-        assert self.client is not None
         found: list[int] = []
         since: int | None = None
         while True:
             params = {"limit": 10_000, **({"since_epoch": since} if since is not None else {})}
-            page = self.client.get(f"/v1/runs/{run_id}/history", params=params)
+            page = self.http.get(f"/v1/runs/{run_id}/history", params=params)
             assert page.status_code == 200, page.text
             found += [row["epoch"] for row in page.json()["epochs"]]
             since = page.json()["next_since_epoch"]
@@ -211,13 +247,13 @@ class Stack:
 
     def cancel_leftovers(self) -> None:
         """Cancel whatever a failed test left queued or running (the next test starts clean)."""
-        if self.client is None:
+        if self._client is None:
             return
         for status in ("queued", "running"):
             with contextlib.suppress(httpx.HTTPError):
-                page = self.client.get("/v1/runs", params={"status": status, "limit": 500})
+                page = self.http.get("/v1/runs", params={"status": status, "limit": 500})
                 for run in page.json().get("items", []) if page.status_code == 200 else []:
-                    self.client.post(f"/v1/runs/{run['id']}/cancel")
+                    self.http.post(f"/v1/runs/{run['id']}/cancel")
 
     def logs(self) -> str:
         """Return the tails of the API and worker logs (for failure messages)."""

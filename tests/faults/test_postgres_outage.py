@@ -2,8 +2,8 @@
 
 Meanwhile the API answers 503 (quickly, with a JSON detail) and /readyz names the
 database; the worker keeps its epochs buffered and retries, so the run completes with
-every epoch exactly once. The PostgreSQL stopped is a private cluster started for this test
-(the shared server on 5432 serves every other test and is never touched).
+every epoch exactly once. The PostgreSQL stopped is the fault suite's private cluster (the
+shared server on 5432 serves every other test and is never touched).
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from descent_server.db.migrate import upgrade
 from tests.faults.servers import PrivatePostgres, PrivateRedis
-from tests.faults.stack import Stack
+from tests.faults.stack import Stack, new_database
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 OUTAGE_S = 20.0
@@ -25,27 +24,27 @@ OUTAGE_S = 20.0
 
 @pytest.fixture
 def pg_stack(
-    private_redis: PrivateRedis, tmp_path: Path
-) -> Iterator[tuple[PrivatePostgres, Stack]]:
-    """A stack on a private PostgreSQL cluster (and Redis db 1 of the private Redis)."""
-    with PrivatePostgres() as pg:
-        url = pg.create_database("descent_test_faults_outage")
-        upgrade(url)
+    private_pg: PrivatePostgres, private_redis: PrivateRedis, tmp_path: Path
+) -> Iterator[Stack]:
+    """A stack of its own (database, API) on the private cluster and Redis db 1."""
+    private_pg.ensure_running()
+    private_redis.client(1).flushdb()
+    stack = Stack(
+        database_url=new_database(private_pg), broker_url=private_redis.url(1), tmp=tmp_path
+    )
+    try:
+        yield stack.start()
+    finally:
+        stack.close()
+        private_pg.ensure_running()  # the cluster serves the other fault tests too
         private_redis.client(1).flushdb()
-        stack = Stack(database_url=url, broker_url=private_redis.url(1), tmp=tmp_path)
-        try:
-            yield pg, stack.start()
-        finally:
-            stack.close()
-            private_redis.client(1).flushdb()
 
 
 def test_a_20s_postgres_outage_answers_503_and_loses_no_epoch(
-    pg_stack: tuple[PrivatePostgres, Stack],
+    private_pg: PrivatePostgres, pg_stack: Stack
 ) -> None:
-    pg, stack = pg_stack
-    client = stack.client
-    assert client is not None
+    pg, stack = private_pg, pg_stack
+    client = stack.http
     # A lease longer than the outage: the worker's retries, not a restart, bridge it.
     with stack.worker("worker", lease_timeout_s="60"):
         run_id = stack.submit()
@@ -76,8 +75,7 @@ def test_a_20s_postgres_outage_answers_503_and_loses_no_epoch(
             time.sleep(1.0)
         pg.start()
         run = stack.wait(run_id)
-    print(f"\noutage: stopped at epoch {stopped_at}; answers {dict(codes)}; "
-          f"slowest {slowest:.2f}s")  # fmt: skip
+    print(f"\noutage: stopped at epoch {stopped_at}; answers {dict(codes)}; slowest {slowest:.2f}s")
     assert stopped_at < 300, "the run finished before the outage began"
     assert run["status"] == "succeeded", run
     stack.assert_complete(run_id)

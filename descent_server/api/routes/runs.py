@@ -14,6 +14,7 @@ from descent_server.api.deps import (
     limit_submissions,
 )
 from descent_server.api.metrics import RUNS_SUBMITTED
+from descent_server.api.responses import JSONResponse
 from descent_server.api.schemas.runs import Kind, RunCreate, RunPage, RunRead, Status
 from descent_server.services import runs as service
 from descent_server.services.plots import etag_matches
@@ -72,7 +73,6 @@ def list_runs(
 @router.get("/{run_id}", response_model=RunRead, responses={304: {"description": "Not modified"}})
 def get_run(
     run_id: str,
-    response: Response,
     session: SessionDep,
     owner: OwnerDep,
     if_none_match: Annotated[str | None, Header(max_length=1000)] = None,
@@ -82,8 +82,10 @@ def get_run(
     tag = etag(run.version)
     if etag_matches(tag, if_none_match):
         return Response(status_code=304, headers={"ETag": tag})
-    response.headers["ETag"] = tag
-    return RunRead.of(run)
+    # A finished response skips FastAPI's re-validation of the model, which would take a
+    # second threadpool slot while this request still holds a pooled database connection
+    # (under more concurrent polls than the pool has connections, that deadlocks).
+    return JSONResponse(RunRead.of(run).model_dump(mode="json"), headers={"ETag": tag})
 
 
 @router.post("/{run_id}/cancel", status_code=202, response_model=RunRead)
