@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -205,7 +206,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--backends", nargs="+", default=["postgres", "sqlite"])
     args = parser.parse_args(argv)
+    load = os.getloadavg()[0]
     rows = [r for b in args.backends for r in bench_backend(b, args.rows, args.runs)]
+    print(
+        f"# {os.cpu_count()} CPUs, load average {load:.1f} at start, {os.getloadavg()[0]:.1f} at end"
+    )
     print_table(rows)
     return 1 if any(r[-1] == "FAIL" for r in rows) else 0
 
