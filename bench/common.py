@@ -194,8 +194,7 @@ class Stack:
 
     def worker(self, concurrency: int = 1, extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
         """Start a real prefork Celery worker on the cpu queue; return once it is ready."""
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-        from helpers.processes import worker_command
+        from tests.helpers.processes import worker_command
 
         name = f"worker-{len(self.procs)}.log"
         proc = self.start(worker_command("cpu", concurrency, extra), name)

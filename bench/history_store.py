@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0]
     rows = [r for b in args.backends for r in bench_backend(b, args.rows, args.runs)]
     print(
-        f"# {os.cpu_count()} CPUs, load average {load:.1f} at start, {os.getloadavg()[0]:.1f} at end"
+        f"# {os.cpu_count()} CPUs; load average {load:.1f} before, {os.getloadavg()[0]:.1f} after"
     )
     print_table(rows)
     return 1 if any(r[-1] == "FAIL" for r in rows) else 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -31,10 +32,12 @@ from bench.common import (
     cpu_seconds,
     cpu_since,
     fmt_time,
+    median_time,
     postgres_backends,
     print_table,
     production_stack,
     quantile,
+    rss_mb,
 )
 
 OWNER = "local"  # auth off: everything belongs to the local owner
@@ -275,6 +278,8 @@ def jobs(sequential: int, burst: int, clients: int, fast_commit: bool) -> dict[s
     with production_stack(NO_LIMITS) as stack:
         if fast_commit:
             async_commits(stack.env["DESCENT_DATABASE_URL"])
+        # The floor: the same submit + training called in this process (no HTTP, no broker).
+        floor = median_time(lambda: submit_and_train(MOVIES), runs=20)
         base = stack.api(workers=2)
         stack.worker(concurrency=2)
         with httpx.Client(base_url=base, timeout=30) as client:
@@ -316,6 +321,7 @@ def jobs(sequential: int, burst: int, clients: int, fast_commit: bool) -> dict[s
         "ok": sum(r["status"] == "succeeded" for r in rows),
         "n": len(rows),
         "submitted": submitted,
+        "floor": floor,
     }
 
 
@@ -329,8 +335,10 @@ def bench_jobs(sequential: int = 40, burst: int = 200, clients: int = 8) -> list
         return " / ".join(fmt_time(med(r[k])) for k in ("post", "queue", "work"))
 
     return [
-        Row(f"P6 submit → succeeded, course regression, p50 of {sequential} (warm, -c 2)",
-            "", fmt_time(med(ours["latency"])), f"p90 {fmt_time(quantile(ours['latency'], 0.9))}",
+        Row(f"P6 submit → succeeded, course regression, p50 of {sequential} (warm, -c 2; "
+            "baseline: submit + train in-process)",
+            fmt_time(ours["floor"]), fmt_time(med(ours["latency"])),
+            f"p90 {fmt_time(quantile(ours['latency'], 0.9))}",
             "≤ 150 ms", med(ours["latency"]) <= 0.15),
         Row("P6 where it goes (p50): POST / queued→claimed / claimed→finished", "", parts(ours),
             "", "info", None),
@@ -338,6 +346,9 @@ def bench_jobs(sequential: int = 40, burst: int = 200, clients: int = 8) -> list
             f"submitted in {fmt_time(ours['submitted'])}", f"{ours['rate']:.1f} jobs/s",
             f"{ours['ok']}/{ours['n']} succeeded", "≥ 20 jobs/s",
             ours["rate"] >= 20 and ours["ok"] == ours["n"]),
+        Row("P6 in-process submit + train, synchronous_commit=off (baseline: on)",
+            fmt_time(ours["floor"]), fmt_time(fast["floor"]),
+            f"{ours['floor'] / fast['floor']:.2f}×", "info", None),
         Row("P6 same, PostgreSQL synchronous_commit=off: p50 latency (baseline: on)",
             fmt_time(med(ours["latency"])), fmt_time(med(fast["latency"])),
             f"{med(ours['latency']) / med(fast['latency']):.2f}×", "info", None),
@@ -348,9 +359,130 @@ def bench_jobs(sequential: int = 40, burst: int = 200, clients: int = 8) -> list
     ]  # fmt: skip
 
 
+# --- P7: PNG plots polled by a frontend ------------------------------------------------
+
+
+def render_alone(run_id: str) -> dict[str, Callable[[], bytes]]:
+    """Return the bare ml.plots renders of the run's boundary and loss plots (data preloaded)."""
+    import numpy as np
+
+    from descent_server.db.models import Run
+    from descent_server.db.session import session_scope
+    from descent_server.ml.plots import boundary_plot, loss_plot
+    from descent_server.repository import history as repo
+    from descent_server.services import history
+    from descent_server.services.training_data import load_training_data
+
+    with session_scope() as session:
+        run = session.get(Run, run_id)
+        assert run is not None
+        grid = history.snapshot_grid(session, run, run.progress_epoch)
+        data = load_training_data(session=session, run=run)
+        rows = repo.downsample(session, run_id, 4000)
+        extent, classes = run.analysis["extent"], run.analysis["classes"]  # type: ignore[index]
+    epochs = [r["epoch"] for r in rows]
+    loss = np.array([r["loss"] for r in rows], dtype=float)
+    val = np.array([np.nan if r["val_loss"] is None else r["val_loss"] for r in rows])
+    return {
+        "boundary": lambda: boundary_plot(grid, extent, classes, data.X, data.y, len(rows) - 1),
+        "loss": lambda: loss_plot(epochs, loss, val),
+    }
+
+
+def bench_plots(samples: int = 15) -> list[Row]:
+    """P7: boundary and loss PNGs over HTTP: first render, cached repeat, 304; vs render alone."""
+    rows: list[Row] = []
+    with production_stack() as stack:
+        run_id = submit_and_train(BLOBS_MLP)
+        alone = render_alone(run_id)
+        base = stack.api(workers=2)
+        with httpx.Client(base_url=base, timeout=60) as client:
+
+            def get(name: str, width: int = 800, tag: str = "") -> tuple[float, httpx.Response]:
+                start = time.perf_counter()
+                response = client.get(
+                    f"/v1/runs/{run_id}/plots/{name}.png",
+                    params={"width": width},
+                    headers={"If-None-Match": tag} if tag else {},
+                )
+                elapsed = time.perf_counter() - start
+                assert response.status_code in (200, 304), response.text
+                return elapsed, response
+
+            for name in ("boundary", "loss"):
+                for i in range(6):  # both API processes: matplotlib imported, fonts cached
+                    get(name, width=700 + i)
+                baseline = median_time(alone[name], runs=samples)
+                # A new width is a new picture: every sample is a first render somewhere.
+                first = [get(name, width=801 + i)[0] for i in range(samples)]
+                _, response = get(name)
+                tag = response.headers["ETag"]
+                repeat = [get(name)[0] for _ in range(samples * 2)]  # both processes cached
+                unchanged = [get(name, tag=tag)[0] for _ in range(samples * 2)]
+                med_first, med_repeat = statistics.median(first), statistics.median(repeat)
+                rows += [
+                    Row(f"P7 {name}.png first render over HTTP (baseline: ml.plots alone)",
+                        fmt_time(baseline), fmt_time(med_first), f"{med_first / baseline:.2f}×",
+                        "≤ 150 ms", med_first <= 0.15),
+                    Row(f"P7 {name}.png repeated request (cached; baseline: first render)",
+                        fmt_time(med_first), fmt_time(med_repeat),
+                        f"{med_first / med_repeat:,.0f}×", "≤ 5 ms", med_repeat <= 0.005),
+                    Row(f"P7 {name}.png poll with If-None-Match → 304 (baseline: cached 200)",
+                        fmt_time(med_repeat), fmt_time(statistics.median(unchanged)),
+                        f"{med_repeat / statistics.median(unchanged):.2f}×", "≤ 5 ms",
+                        statistics.median(unchanged) <= 0.005),
+                ]  # fmt: skip
+    return rows
+
+
+# --- P8: worker memory over many MLP runs ----------------------------------------------
+
+SMALL_MLP = {
+    "kind": "mlp_classifier", "dataset_id": "builtin:three-blobs",
+    "features": ["x1", "x2"], "target": "label",
+    "hyperparameters": {"epochs": 2, "hidden_layers": [16, 16], "batch_size": 64,
+                        "snapshots": {"every": 1, "resolution": 50}},
+}  # fmt: skip
+
+
+def bench_memory(
+    runs: int = int(os.environ.get("BENCH_P8_RUNS", "200")), warm_up: int = 20
+) -> list[Row]:
+    """P8: RSS of one worker child after each of `runs` consecutive small MLP runs."""
+    # One child for every run (no recycling after 50 tasks), so a leak cannot hide.
+    env = {"DESCENT_WORKER_MAX_TASKS_PER_CHILD": str(runs + warm_up + 10)}
+    rss: list[float] = []
+    with production_stack(env) as stack:
+        base = stack.api(workers=1)
+        worker = stack.worker(concurrency=1)
+        (child,) = children(worker.pid)
+        began = time.perf_counter()
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for _ in range(runs):
+                run = wait_final(client, submit(client, SMALL_MLP), poll_s=0.05)
+                assert run["status"] == "succeeded", run
+                assert children(worker.pid) == [child], "the pool child was replaced"
+                rss.append(rss_mb(child))
+        elapsed = time.perf_counter() - began
+    settled = rss[warm_up - 1]
+    growth = rss[-1] / settled - 1
+    peak = max(rss[warm_up:])
+    return [
+        Row(f"P8 worker child RSS over {runs} MLP runs (2 epochs, 16-16, snapshots; "
+            f"{elapsed / runs:.1f} s/run), baseline: after run {warm_up}",
+            f"{settled:,.0f} MiB", f"{rss[-1]:,.0f} MiB (peak {peak:,.0f})", f"{growth:+.1%}",
+            "≤ +10%", growth <= 0.10 and peak / settled - 1 <= 0.10),
+        Row("P8 RSS after run 1 / 10 / 50 / 100 / 150 / last", "",
+            " / ".join(f"{rss[i]:,.0f}" for i in (0, 9, 49, 99, 149, -1) if i < len(rss)),
+            "MiB", "info", None),
+    ]  # fmt: skip
+
+
 SECTIONS: dict[str, Callable[[], list[Row]]] = {
     "P5": bench_polling,
     "P6": bench_jobs,
+    "P7": bench_plots,
+    "P8": bench_memory,
 }
 
 
@@ -361,6 +493,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown section(s) {unknown}; choose from {list(SECTIONS)}", file=sys.stderr)
         return 2
+    # A SIGTERM (from `python -m bench` on a timeout) unwinds: servers stop, databases drop.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rows = [row for name in names for row in SECTIONS[name]()]
     print_table(rows)
     print(f"\n(load average {os.getloadavg()[0]:.1f})")

@@ -5,7 +5,8 @@ Databases (real ones, migrated by Alembic through `descent_server.db.migrate.upg
   test. SQLite: a temp file copied from a migrated template. PostgreSQL: a database
   `descent_test_<uuid8>` on 127.0.0.1:5432 (user postgres) cloned from a migrated template
   database, dropped WITH (FORCE) at the end. Pick one backend in a test with
-  `@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)`.
+  `@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)`. The postgres
+  variant carries the `postgres` mark (`-m "not postgres"` runs SQLite only).
 - `backend` — "sqlite" or "postgres": which one `database_url` is.
 - `broker_url` — the broker that goes with the backend: "" for SQLite (the embedded
   filesystem broker under data_dir), `redis://127.0.0.1:6379/<n>` for PostgreSQL, with a
@@ -18,8 +19,14 @@ Settings and sessions:
   knobs in a test: `monkeypatch.setenv("DESCENT_X", ...)` then `refresh_settings()`.
 - `session_factory` — a sessionmaker on the test database (`with session_factory() as s:`).
 
-Processes: `from tests.helpers.processes import start_worker` starts a real Celery worker,
-`worker_env`); the `worker` fixture below is one started on the test's settings.
+Helpers (import as `tests.helpers.X`):
+- processes: `start_worker(log_path=...)` a real `celery worker` subprocess (prefork, -Q cpu,
+  -c 1) on the current DESCENT_* environment, waits until ready; `.stop()`, `.kill()`
+  (SIGKILL of its process group), `.log()`. The `worker` fixture below is one of those.
+- runs: `insert_run(session, **fields)` (default: the course movies regression, queued),
+  `insert_dataset(session, columns)`, `records(first, last)`, `wait_for_run(factory, id)`.
+- proxy: `TcpProxy(5432)`, a link to PostgreSQL that a test can cut (an outage for one
+  client without stopping the shared server).
 """
 
 from __future__ import annotations
@@ -93,7 +100,7 @@ def _postgres_template() -> Iterator[str]:
     drop_pg_database(name)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database for this test (see the module docstring)."""
     kind = request.param

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from descent_server.api.responses import JSONResponse
@@ -77,7 +78,8 @@ def install(app: FastAPI) -> None:
 
 def _database_down(exc: Exception) -> bool:
     """True for connection-level database failures (not constraint or SQL errors)."""
-    if isinstance(exc, OperationalError | InterfaceError):
+    # A pool that cannot hand out a connection in time means the database is not answering.
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 

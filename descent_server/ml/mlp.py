@@ -86,7 +86,7 @@ def _n_outputs(config: MLPConfig, n_classes: int) -> int:
 def mlp_analysis(x: np.ndarray, classes: Sequence[Any], config: MLPConfig) -> dict[str, Any]:
     """Return the run's analysis dict known before training (API.md's MLP `analysis`)."""
     out: dict[str, Any] = {
-        "classes": list(classes),
+        "classes": [c.item() if isinstance(c, np.generic) else c for c in classes],
         "n_params": count_params(
             x.shape[1], config.hidden_layers, _n_outputs(config, len(classes))
         ),

@@ -76,7 +76,11 @@ def sweep_once(
             continue
         for run_id, _ in (w for w in waiting if w[1] == queue):
             with session_scope(session_factory) as session:
-                marked = leases.mark_enqueued(session, run_id, older_than=requeue_cutoff, now=now)
+                # Stamp the real send time: a pass slowed by a broker outage must not make its
+                # own sends look overdue to the next pass.
+                marked = leases.mark_enqueued(
+                    session, run_id, older_than=requeue_cutoff, now=max(now, utcnow())
+                )
             if marked:
                 enqueue(run_id, queue)
                 report.requeued.append(run_id)

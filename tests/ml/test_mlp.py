@@ -324,9 +324,10 @@ def test_auto_output_and_loss_follow_the_classes():
 
 def test_analysis_before_training():
     x, _ = small_blobs(10)
-    analysis = mlp_analysis(x, [0, 1, 2], MLPConfig())
+    analysis = mlp_analysis(x, list(np.array([0, 1, 2])), MLPConfig())
     assert analysis["n_params"] == 1883 and analysis["resolution"] == 100
     assert analysis["classes"] == [0, 1, 2] and len(analysis["extent"]) == 4
+    json.dumps(analysis)  # numpy class names became plain numbers
 
 
 def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
