@@ -95,7 +95,8 @@ def _wrk(url: str, seconds: float, connections: int, etag: str) -> dict[str, flo
         script.write(WRK_SCRIPT)
     try:
         out = subprocess.run(
-            ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "-s", script.name, url],
+            ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds:g}s",
+             "-s", script.name, url],
             env={**os.environ, "BENCH_IF_NONE_MATCH": etag},
             capture_output=True, text=True, check=True, timeout=seconds + 60,
         ).stdout  # fmt: skip
@@ -445,12 +446,10 @@ SMALL_MLP = {
 }  # fmt: skip
 
 
-def bench_memory(
-    runs: int = int(os.environ.get("BENCH_P8_RUNS", "200")), warm_up: int = 20
-) -> list[Row]:
-    """P8: RSS of one worker child after each of `runs` consecutive small MLP runs."""
+def memory_trace(runs: int, backend: str = "tensorflow") -> tuple[list[float], float]:
+    """Return the worker child's RSS (MiB) after each of `runs` small MLP runs, and s/run."""
     # One child for every run (no recycling after 50 tasks), so a leak cannot hide.
-    env = {"DESCENT_WORKER_MAX_TASKS_PER_CHILD": str(runs + warm_up + 10)}
+    env = {"DESCENT_WORKER_MAX_TASKS_PER_CHILD": str(runs + 10), "DESCENT_KERAS_BACKEND": backend}
     rss: list[float] = []
     with production_stack(env) as stack:
         base = stack.api(workers=1)
@@ -460,21 +459,35 @@ def bench_memory(
         with httpx.Client(base_url=base, timeout=30) as client:
             for _ in range(runs):
                 run = wait_final(client, submit(client, SMALL_MLP), poll_s=0.05)
-                assert run["status"] == "succeeded", run
+                assert run["status"] == "succeeded" and run["backend"] == backend, run
                 assert children(worker.pid) == [child], "the pool child was replaced"
                 rss.append(rss_mb(child))
-        elapsed = time.perf_counter() - began
+        return rss, (time.perf_counter() - began) / runs
+
+
+def bench_memory(runs: int = int(os.environ.get("BENCH_P8_RUNS", "200")), warm_up: int = 20,
+                 jax_runs: int = 50) -> list[Row]:  # fmt: skip
+    """P8: RSS of one worker child after each of `runs` consecutive small MLP runs."""
+    rss, per_run = memory_trace(runs)
     settled = rss[warm_up - 1]
     growth = rss[-1] / settled - 1
     peak = max(rss[warm_up:])
+    jax, jax_per_run = memory_trace(min(jax_runs, runs), "jax")
+    n = len(jax)
     return [
         Row(f"P8 worker child RSS over {runs} MLP runs (2 epochs, 16-16, snapshots; "
-            f"{elapsed / runs:.1f} s/run), baseline: after run {warm_up}",
+            f"{per_run:.1f} s/run), baseline: after run {warm_up}",
             f"{settled:,.0f} MiB", f"{rss[-1]:,.0f} MiB (peak {peak:,.0f})", f"{growth:+.1%}",
             "≤ +10%", growth <= 0.10 and peak / settled - 1 <= 0.10),
         Row("P8 RSS after run 1 / 10 / 50 / 100 / 150 / last", "",
             " / ".join(f"{rss[i]:,.0f}" for i in (0, 9, 49, 99, 149, -1) if i < len(rss)),
             "MiB", "info", None),
+        Row(f"P8 worker child on JAX (DESCENT_KERAS_BACKEND=jax): RSS after {n} runs "
+            "(baseline: TensorFlow)", f"{rss[n - 1]:,.0f} MiB", f"{jax[-1]:,.0f} MiB",
+            f"{rss[n - 1] / jax[-1]:.2f}×", "info", None),
+        Row(f"P8 JAX worker: RSS after run {min(warm_up, n)} → {n}; s/run (baseline: TF)",
+            f"{per_run:.2f} s/run", f"{jax[min(warm_up, n) - 1]:,.0f} → {jax[-1]:,.0f} MiB; "
+            f"{jax_per_run:.2f} s/run", f"{per_run / jax_per_run:.2f}×", "info", None),
     ]  # fmt: skip
 
 

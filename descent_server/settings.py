@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     worker_queues: str = "cpu"  # comma separated: cpu, gpu
     gpu_workers: bool = False  # True when gpu workers exist: device=auto may route there
     gpu_min_samples: int = 200_000  # MLP jobs at least this big (rows x epochs) go to gpu
+    # A worker's GPUs, exported as CUDA_VISIBLE_DEVICES ("0", "1,2"; "" hides every GPU);
+    # None leaves the variable as the environment has it (e.g. set by the container runtime).
+    gpu_visible_devices: str | None = None
     worker_max_tasks_per_child: int = 50
     heartbeat_interval_s: float = 2.0
     lease_timeout_s: float = 30.0  # a running run whose heartbeat is older is taken over

@@ -9,8 +9,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import random
 import warnings
 from typing import Any
+
+import numpy as np
 
 
 @functools.cache
@@ -62,18 +65,43 @@ def layer_names(n_hidden: int) -> list[str]:
     return [f"hidden_{i + 1}" for i in range(n_hidden)] + ["output"]
 
 
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and the backend, so that fit's shuffling repeats exactly."""
+    keras = keras_module()
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        keras.utils.set_random_seed(seed)  # also seeds tf.data's shuffle
+        return
+    # keras.utils.set_random_seed imports TensorFlow whenever it is installed, to seed tf.data:
+    # ~450 MB and seconds that a JAX or PyTorch worker never uses. Their fit shuffles with
+    # numpy's global generator, and build_model's initialisers carry their own seeds.
+    random.seed(seed)
+    np.random.seed(seed)
+    if backend == "torch":
+        import torch
+
+        torch.manual_seed(seed)
+
+
 def build_model(
-    n_inputs: int, hidden: tuple[int, ...], activation: str, n_outputs: int, output: str
+    n_inputs: int,
+    hidden: tuple[int, ...],
+    activation: str,
+    n_outputs: int,
+    output: str,
+    seed: int,
 ) -> Any:
-    """Return an uncompiled Keras functional model of Dense layers."""
+    """Return an uncompiled Keras functional model of Dense layers, initialised from seed."""
     keras = keras_module()
     names = layer_names(len(hidden))
     inputs = keras.Input(shape=(n_inputs,), name="features")
     h = inputs
-    for units, name in zip(hidden, names, strict=False):
-        h = keras.layers.Dense(units, activation=activation, name=name)(h)
-    outputs = keras.layers.Dense(n_outputs, activation=output, name=names[-1])(h)
-    return keras.Model(inputs, outputs, name="mlp")
+    for i, (units, name) in enumerate(zip([*hidden, n_outputs], names, strict=True)):
+        # Keras's default initialiser, with a seed of its own per layer (see seed_everything).
+        init = keras.initializers.GlorotUniform(seed=seed + i)
+        act = output if name == names[-1] else activation
+        h = keras.layers.Dense(units, activation=act, kernel_initializer=init, name=name)(h)
+    return keras.Model(inputs, h, name="mlp")
 
 
 def make_optimizer(name: str, learning_rate: float, momentum: float) -> Any:
@@ -109,8 +137,6 @@ def get_weights(model: Any) -> list[Any]:
 
 def predict(model: Any, x: Any, chunk: int = 65_536) -> Any:
     """Return the model's outputs for x as float64 numpy, computed on the backend's device."""
-    import numpy as np
-
     ops = keras_module().ops
     parts = [
         ops.convert_to_numpy(model(x[i : i + chunk], training=False))

@@ -286,8 +286,8 @@ def train_mlp(
 
     keras = kb.keras_module()
     keras.backend.clear_session(free_memory=False)  # drop earlier runs; gc is the caller's
-    keras.utils.set_random_seed(seed)  # Keras 3 seeds its initialisers from this alone
-    model = kb.build_model(d, config.hidden_layers, config.activation, n_out, output)
+    kb.seed_everything(seed)
+    model = kb.build_model(d, config.hidden_layers, config.activation, n_out, output, seed)
     steps = math.ceil(train.size / config.batch_size)
     model.compile(
         optimizer=kb.make_optimizer(config.optimizer, config.learning_rate, config.momentum),

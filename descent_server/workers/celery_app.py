@@ -84,8 +84,12 @@ def make_app(settings: Settings | None = None) -> Celery:
 
 
 def use_keras_backend() -> None:
-    """Export KERAS_BACKEND from settings (before any keras import) and GPU memory manners."""
-    os.environ["KERAS_BACKEND"] = get_settings().keras_backend
+    """Export KERAS_BACKEND, the worker's GPUs and GPU memory manners from settings."""
+    settings = get_settings()
+    os.environ["KERAS_BACKEND"] = settings.keras_backend
+    # Before any CUDA initialisation (here: before keras is imported), or it has no effect.
+    if settings.gpu_visible_devices is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = settings.gpu_visible_devices
     # A GPU worker must not grab all GPU memory up front (TensorFlow and JAX both default to it).
     os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")

@@ -45,11 +45,17 @@ def get_history(
     page_limit = get_settings().history_page_limit
     if limit is not None and limit > page_limit:
         raise InvalidInput.at(["query", "limit"], f"at most {page_limit}")
+    if max_points is None:
+        # Stored rows are JSON-safe (non-finite → null) and go out unparsed: no pydantic, no dicts.
+        body = service.history_json(
+            session=session, run_id=run_id, owner=owner, since_epoch=since_epoch,
+            limit=limit or page_limit,
+        )  # fmt: skip
+        return Response(body, media_type="application/json")
     page = service.history(
         session=session, run_id=run_id, owner=owner, since_epoch=since_epoch,
         limit=limit or page_limit, max_points=max_points,
     )  # fmt: skip
-    # Rows are already JSON-safe (non-finite → null); skipping pydantic makes 10k rows ~10x faster.
     return JSONResponse(page)
 
 
