@@ -262,8 +262,8 @@ def train_mlp(
     """
     started = time.perf_counter()
     x, labels = check_data(X, y, classes)
-    if start_epoch and (initial_model is None or start_epoch >= config.epochs):
-        raise ValueError("resume needs initial_model and start_epoch < epochs")
+    if start_epoch < 0 or (start_epoch > 0 and initial_model is None):
+        raise ValueError("resuming at start_epoch > 0 needs the initial_model saved then")
     k, d = len(classes), x.shape[1]
     output, loss = config.output_for(k), config.loss_for(k)
     n_out = _n_outputs(config, k)
@@ -327,12 +327,15 @@ def train_mlp(
                 shuffle=True, verbose=0, callbacks=[_callback(keras, recorder)],
             )  # fmt: skip
 
-    if recorder.weights is None:  # the very first record diverged
+    if recorder.weights is not None:
+        kernels, biases = recorder.weights
+    elif initial_model is not None:  # resumed with no epoch left, or diverged at once
+        kernels, biases = initial_model.kernels, initial_model.biases
+    else:  # the very first record (epoch 0) was not finite
         raise InvalidData("the model's loss was not finite at the start of training")
-    kernels, biases = recorder.weights
     if recorder.status == "diverged":
         model.set_weights(_interleave(kernels, biases))
-    last = recorder.history[-1]
+    last = recorder.history[-1] if recorder.history else None
     device, backend = device_info()
     return MLPResult(
         status=recorder.status,
@@ -340,17 +343,15 @@ def train_mlp(
         keras_model=model,
         history=recorder.history,
         metrics={
-            "loss": last.loss,
-            "val_loss": last.val_loss,
-            "accuracy": last.accuracy,
-            "val_accuracy": last.val_accuracy,
-        },  # fmt: skip
+            name: None if last is None else getattr(last, name)
+            for name in ("loss", "val_loss", "accuracy", "val_accuracy")
+        },
         extent=extent,
         resolution=config.snapshot_resolution if extent is not None else None,
         backend=backend,
         device=device,
         seed=seed,
         n_params=n_params,
-        epochs_run=last.epoch,
+        epochs_run=start_epoch if last is None else last.epoch,
         timings={"total": time.perf_counter() - started, **recorder.seconds},
     )

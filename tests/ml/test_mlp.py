@@ -168,8 +168,12 @@ def test_resume_continues_from_saved_weights():
     assert resumed.status == "succeeded"
     # Adam's moment estimates restart, so the paths differ a little, but go the same way.
     assert resumed.history[-1].loss < first.history[2].loss
-    with pytest.raises(ValueError, match="resume"):
-        train_mlp(x, y, [0, 1, 2], config, initial_model=model, start_epoch=4)
+    # A run that crashed after saving its last epoch: nothing left to train, the model stands.
+    done = train_mlp(x, y, [0, 1, 2], config, initial_model=saved[4][1], start_epoch=4)
+    assert done.status == "succeeded" and done.history == [] and done.epochs_run == 4
+    np.testing.assert_array_equal(done.model.kernels[0], saved[4][1].kernels[0])
+    with pytest.raises(ValueError, match="initial_model"):
+        train_mlp(x, y, [0, 1, 2], config, start_epoch=2)
 
 
 def test_course_2_3_3_1_sigmoid_net_with_mse_trains_on_tumors():
