@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from descent_server.db.models import Artifact, Run, Snapshot, utcnow
+from descent_server.db.session import json_dumps
 from descent_server.ml.types import EpochRecord
 from descent_server.repository import downsampling
 from descent_server.repository.leases import fenced_update
@@ -28,7 +29,6 @@ from descent_server.repository.leases import fenced_update
 METRICS = ("loss", "val_loss", "accuracy", "val_accuracy")
 EXTRA = ("params", "grad_norms", "weight_norms")
 FIELDS = ("epoch", *METRICS, *EXTRA)
-_JSON = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _COLUMNS = "run_id, epoch, loss, val_loss, accuracy, val_accuracy, extra"
 _UPSERT = (
     f"INSERT INTO epoch ({_COLUMNS}) VALUES ({{marks}}) ON CONFLICT (run_id, epoch) DO UPDATE "
@@ -65,14 +65,6 @@ def finite(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, tuple | set | frozenset):
-        return list(value)
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
 def _row(run_id: str, record: EpochRecord) -> tuple[Any, ...]:
     extra = {"params": record.params, "grad_norms": record.grad_norms}
     extra["weight_norms"] = record.weight_norms
@@ -84,7 +76,7 @@ def _row(run_id: str, record: EpochRecord) -> tuple[Any, ...]:
         finite(record.accuracy),
         finite(record.val_accuracy),
         # orjson writes NaN and infinities as null, so stored JSON is always valid JSON.
-        orjson.dumps(extra, option=_JSON, default=_default).decode(),
+        json_dumps(extra),
     )
 
 

@@ -10,14 +10,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from descent_server.db.models import Dataset
 from descent_server.ml.datasets import BUILTINS, load_builtin
 from descent_server.repository import datasets as repo
 from descent_server.repository.pages import BadCursor
-from descent_server.services import dataset_codec
+from descent_server.services import dataset_codec, idempotency
 from descent_server.services.errors import Conflict, InvalidInput, NotFound, TooLarge
 from descent_server.services.tabular import Limits, parse_csv, parse_json_columns
 from descent_server.settings import get_settings
@@ -157,10 +156,13 @@ def _create(
     """Store parsed columns once per Idempotency-Key; a replay with other content is a Conflict."""
     sha256 = dataset_codec.fingerprint(columns)
     request_hash = hashlib.sha256(f"{name}\0{sha256}".encode()).hexdigest()
-    if idempotency_key:
-        existing = repo.by_idempotency_key(session, owner=owner, key=idempotency_key)
-        if existing is not None:
-            return _replay(existing, request_hash), False
+
+    def find(key: str) -> Dataset | None:
+        return repo.by_idempotency_key(session, owner=owner, key=key)
+
+    existing = idempotency.replay(find=find, key=idempotency_key, digest=request_hash)
+    if existing is not None:
+        return existing, False
     dataset = Dataset(
         id=str(uuid.uuid4()),
         owner=owner,
@@ -173,23 +175,10 @@ def _create(
         request_hash=request_hash if idempotency_key else None,
     )
     repo.add(session, dataset)
-    try:
-        session.commit()
-    except IntegrityError:
-        # A concurrent request with the same key won the unique constraint: replay it.
-        session.rollback()
-        existing = repo.by_idempotency_key(session, owner=owner, key=idempotency_key or "")
-        if existing is None:
-            raise
-        return _replay(existing, request_hash), False
-    return dataset, True
-
-
-def _replay(existing: Dataset, request_hash: str) -> Dataset:
-    """Return the dataset of an earlier request with the same key, if the body matches."""
-    if existing.request_hash != request_hash:
-        raise Conflict("Idempotency-Key was already used with a different request")
-    return existing
+    existing = idempotency.commit_or_replay(
+        session=session, find=find, key=idempotency_key, digest=request_hash
+    )
+    return (existing, False) if existing is not None else (dataset, True)
 
 
 def _csv_cells(values: np.ndarray) -> list[str]:

@@ -18,8 +18,17 @@ from descent_server.repository.history import StoredArtifact, finite
 from descent_server.services.errors import InvalidInput, NotFound, NotReady
 from descent_server.services.runs import get as get_run
 from descent_server.services.training_data import load_training_data
+from descent_server.settings import get_settings
 
 REGRESSION = "linear_regression"
+
+
+def page_limit(*, limit: int | None) -> int:
+    """Return how many epochs a page reads: `limit` or the default (InvalidInput over the cap)."""
+    cap = get_settings().history_page_limit
+    if limit is not None and limit > cap:
+        raise InvalidInput.at(["query", "limit"], f"at most {cap}")
+    return limit or cap
 
 
 def history(

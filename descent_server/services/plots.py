@@ -105,13 +105,24 @@ def render(
         raise NotFound(f"no plot named {name!r}")
     # run.version moves on every stored epoch or status change: the picture's identity.
     key = repr((run.id, run.version, run.progress_epoch, name, astuple(options)))
+    return cached_picture(
+        key=key,
+        media_type="image/gif" if name == "boundary.gif" else "image/png",
+        if_none_match=if_none_match,
+        draw=lambda: renderer(session, run, options),
+    )
+
+
+def cached_picture(
+    *, key: str, media_type: str, if_none_match: str | None, draw: Callable[[], bytes]
+) -> Picture:
+    """Return the picture identified by `key`: no bytes on an ETag match, else cached or drawn."""
     etag = '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
-    media_type = "image/gif" if name == "boundary.gif" else "image/png"
     if etag_matches(etag, if_none_match):
         return Picture(None, etag, media_type)
     content = cache().get(key)
     if content is None:
-        content = renderer(session, run, options)
+        content = draw()
         cache().put(key, content)
     return Picture(content, etag, media_type)
 

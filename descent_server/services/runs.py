@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from descent_server.db.models import Run
@@ -17,6 +16,7 @@ from descent_server.repository import runs as repo
 from descent_server.repository.pages import BadCursor
 from descent_server.services import analysis as run_analysis
 from descent_server.services import hyperparameters as hp_models
+from descent_server.services import idempotency
 from descent_server.services.datasets import load_columns
 from descent_server.services.errors import (
     Conflict,
@@ -49,24 +49,23 @@ def submit(
 ) -> tuple[Run, bool]:
     """Validate and store a run, then enqueue it; return (run, created) — False on a replay."""
     digest = request_hash(request)
-    if idempotency_key:
-        existing = repo.by_idempotency_key(session, owner=owner, key=idempotency_key)
-        if existing is not None:
-            return _replay(existing, digest), False
+
+    def find(key: str) -> Run | None:
+        return repo.by_idempotency_key(session, owner=owner, key=key)
+
+    existing = idempotency.replay(find=find, key=idempotency_key, digest=digest)
+    if existing is not None:
+        return existing, False
     run = prepare(session=session, owner=owner, request=request)
     run.idempotency_key = idempotency_key
     run.request_hash = digest if idempotency_key else None
     check_capacity(session=session, owner=owner, n=1)
     repo.add(session, run)
-    try:
-        session.commit()
-    except IntegrityError:
-        # A concurrent request with the same key won the unique constraint: replay it.
-        session.rollback()
-        existing = repo.by_idempotency_key(session, owner=owner, key=idempotency_key or "")
-        if existing is None:
-            raise
-        return _replay(existing, digest), False
+    existing = idempotency.commit_or_replay(
+        session=session, find=find, key=idempotency_key, digest=digest
+    )
+    if existing is not None:
+        return existing, False
     dispatch(run, enqueue)
     return run, True
 
@@ -195,10 +194,3 @@ def check_capacity(*, session: Session, owner: str, n: int) -> None:
         raise RateLimited(
             f"{active} runs are queued or running; the limit is {limit} per owner", retry_after=10
         )
-
-
-def _replay(existing: Run, digest: str) -> Run:
-    """Return the run of an earlier request with the same key, if the body matches."""
-    if existing.request_hash != digest:
-        raise Conflict("Idempotency-Key was already used with a different request")
-    return existing

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
 import uuid
@@ -17,7 +16,7 @@ from descent_server.repository import runs as runs_repo
 from descent_server.repository import sweeps as repo
 from descent_server.services import runs as run_service
 from descent_server.services.errors import Conflict, InvalidInput, NotFound
-from descent_server.services.plots import Picture, PlotOptions, cache, check_size, etag_matches
+from descent_server.services.plots import Picture, PlotOptions, cached_picture, check_size
 from descent_server.services.runs import FINAL_STATUSES, Enqueue
 from descent_server.services.training_data import load_training_data
 from descent_server.settings import get_settings
@@ -139,19 +138,13 @@ def plot(
     """Render every run's loss curve, or every descent path on one contour (regression)."""
     check_size(options)
     sweep, runs = get(session=session, sweep_id=sweep_id, owner=owner)
-    key = repr((sweep.id, name, [(r.id, r.version) for r in runs], options))
-    etag = '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
-    if etag_matches(etag, if_none_match):
-        return Picture(None, etag, "image/png")
-    content = cache().get(key)
-    if content is None:
-        content = (
-            _loss_png(session, runs, options)
-            if name == "loss"
-            else _contour_png(session, runs, options)
-        )
-        cache().put(key, content)
-    return Picture(content, etag, "image/png")
+    draw = _loss_png if name == "loss" else _contour_png
+    return cached_picture(
+        key=repr((sweep.id, name, [(r.id, r.version) for r in runs], options)),
+        media_type="image/png",
+        if_none_match=if_none_match,
+        draw=lambda: draw(session, runs, options),
+    )
 
 
 def _loss_png(session: Session, runs: list[Run], options: PlotOptions) -> bytes:

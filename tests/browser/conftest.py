@@ -136,7 +136,7 @@ def _dev_server(workdir: Path, *, auth: bool) -> Iterator[LiveServer]:
         shutil.copyfile(log, ARTIFACTS / f"browser-server{'-auth' if auth else '-open'}.log")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # torn down before other packages: Playwright holds an event loop
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The dev server with auth on, in a temp data dir, for the whole session."""
     if os.environ.get("DESCENT_BROWSER_URL"):
@@ -147,14 +147,14 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # torn down before other packages: Playwright holds an event loop
 def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The dev server as `descent-server dev` starts it by default: auth off."""
     with _dev_server(tmp_path_factory.mktemp("browser-open"), auth=False) as server:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # torn down before other packages: Playwright holds an event loop
 def browser() -> Iterator[object]:
     """Headless Debian Chromium driven by Playwright (no browser download)."""
     try:

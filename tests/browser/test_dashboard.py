@@ -68,6 +68,13 @@ def canvas_png(page: Any, selector: str) -> str:
     return page.eval_on_selector(selector, "c => c.toDataURL()")
 
 
+def submit_form(page: Any) -> str:
+    """Submit the run form and wait for the new run's page; return the run id."""
+    page.click("#submit-run")
+    page.wait_for_url(re.compile(r"#/runs/[0-9a-f-]+$"))
+    return page.url.rsplit("/", 1)[1]
+
+
 def submit_regression(page: Any, learning_rate: str, epochs: str = "300") -> None:
     page.select_option("#dataset", "builtin:movies")
     assert page.input_value("#kind") == "linear_regression"
@@ -76,8 +83,7 @@ def submit_regression(page: Any, learning_rate: str, epochs: str = "300") -> Non
     assert not page.is_checked("#features input[value='title']")
     page.fill("#learning-rate", learning_rate)
     page.fill("#epochs", epochs)
-    page.click("#submit-run")
-    page.wait_for_url(re.compile(r"#/runs/[0-9a-f-]+$"))
+    submit_form(page)
 
 
 def test_course_mlp_from_the_form_updates_live_and_scrubs(page, live_server, shot) -> None:
@@ -94,9 +100,7 @@ def test_course_mlp_from_the_form_updates_live_and_scrubs(page, live_server, sho
     page.fill("#epochs", "20")
     page.fill("#batch-size", "32")
     page.evaluate(RECORDER)
-    page.click("#submit-run")
-    page.wait_for_url(re.compile(r"#/runs/[0-9a-f-]+$"))
-    run_id = page.url.rsplit("/", 1)[1]
+    run_id = submit_form(page)
 
     wait_epoch(page, 3)
     shot(page, "mlp-live")
@@ -284,8 +288,7 @@ def test_works_with_auth_off(page, open_server) -> None:
     assert page.input_value("#kind") == "linear_regression"
     page.fill("#learning-rate", "0.01")
     page.fill("#epochs", "50")
-    page.click("#submit-run")
-    page.wait_for_url(re.compile(r"#/runs/[0-9a-f-]+$"))
+    submit_form(page)
     wait_final(page, "succeeded")
     page.wait_for_selector("#fit-chart[data-epoch='50'][data-points='30']")
 
@@ -304,8 +307,7 @@ def test_uploaded_csv_trains_and_draws_its_data(page, live_server, tmp_path) -> 
     assert page.input_value("#kind") == "linear_regression"
     page.fill("#learning-rate", "0.01")
     page.fill("#epochs", "200")
-    page.click("#submit-run")
-    page.wait_for_url(re.compile(r"#/runs/[0-9a-f-]+$"))
+    submit_form(page)
     wait_final(page, "succeeded")
     page.wait_for_selector("#fit-chart[data-epoch='200'][data-points='10']")
 
@@ -325,8 +327,7 @@ def test_falls_back_to_polling_when_the_stream_is_cut(page, live_server) -> None
     page.select_option("#dataset", "builtin:three-blobs")
     page.fill("#hidden-layers", "8")
     page.fill("#epochs", "5")
-    page.click("#submit-run")
-    page.wait_for_url(re.compile(r"#/runs/[0-9a-f-]+$"))
+    submit_form(page)
     wait_final(page, "succeeded", MLP_TIMEOUT_MS)
     assert page.text_content("#epoch-counter") == "Epoch 5 / 5"
     page.wait_for_selector("#loss-chart[data-points='6']")
@@ -340,9 +341,7 @@ def test_cancel_keeps_the_history_and_delete_removes_the_run(page, live_server) 
     page.fill("#run-name", "to be cancelled")
     page.fill("#hidden-layers", "8")
     page.fill("#epochs", "500")
-    page.click("#submit-run")
-    page.wait_for_url(re.compile(r"#/runs/[0-9a-f-]+$"))
-    run_id = page.url.rsplit("/", 1)[1]
+    run_id = submit_form(page)
     wait_epoch(page, 1)
     page.click("#cancel-run")
     wait_final(page, "cancelled")

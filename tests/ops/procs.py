@@ -1,11 +1,18 @@
-"""Process helpers for the ops tests: free ports, the entry point, descendants via /proc."""
+"""Process helpers for the ops tests: free ports, the entry point, health, /proc descendants."""
 
 from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
+
+import httpx
+import pytest
+
+STARTUP_TIMEOUT_S = 120
 
 
 def free_port() -> int:
@@ -63,3 +70,17 @@ def entry_point() -> str:
 def server_command(port: int) -> list[str]:
     """Return the command that starts the embedded dev server on `port`."""
     return [entry_point(), "dev", "--port", str(port)]
+
+
+def wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    """Wait until the dev server at `url` answers /healthz; fail with its log if it cannot."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"dev server exited:\n{log.read_text()}"
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"dev server not healthy after {STARTUP_TIMEOUT_S}s:\n{log.read_text()}")

@@ -12,25 +12,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.ops.procs import alive, cmdline, descendants, free_port, server_command
+from tests.ops.procs import (
+    STARTUP_TIMEOUT_S,
+    alive,
+    cmdline,
+    descendants,
+    free_port,
+    server_command,
+    wait_healthy,
+)
 
 pytestmark = pytest.mark.e2e
 
-STARTUP_TIMEOUT_S = 120
 RUN_TIMEOUT_S = 120
-
-
-def wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"dev server exited:\n{log.read_text()}"
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"dev server not healthy after {STARTUP_TIMEOUT_S}s:\n{log.read_text()}")
 
 
 def wait_finished(url: str, run_id: str) -> dict:

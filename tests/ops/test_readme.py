@@ -12,23 +12,20 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from PIL import Image
 
-from tests.ops.procs import free_port, server_command
+from tests.ops.procs import free_port, server_command, wait_healthy
 
 pytestmark = pytest.mark.e2e
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SECTION = "## Five minutes with curl"
 API_LINE = "API=http://127.0.0.1:8000/v1"
-STARTUP_TIMEOUT_S = 120
 SCRIPT_TIMEOUT_S = 240
 PICTURES = ["fit.png", "learning-rates.png", "surface.png", "contour.png", "boundary-5.png"]
 
@@ -85,16 +82,7 @@ def dev_server(tmp_path: Path) -> Iterator[str]:
             server_command(port), cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT
         )
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            assert proc.poll() is None, f"dev server exited:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"dev server not up:\n{log.read_text()}"
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
+        wait_healthy(proc, url, log)
         yield url
     finally:
         proc.terminate()  # the dev server stops its worker on SIGTERM

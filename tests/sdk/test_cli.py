@@ -18,9 +18,7 @@ from descent._cli import main, parse_assignments
 from tests.sdk.conftest import Server
 from tests.sdk.run_writer import RunWriter
 
-SUBMIT = [
-    "runs",
-    "submit",
+MOVIES = [
     "--kind",
     "linear_regression",
     "--dataset",
@@ -30,6 +28,14 @@ SUBMIT = [
     "--target",
     "nums_audience",
 ]
+MOVIES_RUN: dict[str, Any] = {
+    "kind": "linear_regression",
+    "dataset": "builtin:movies",
+    "features": ["num_want_to_see"],
+    "target": "nums_audience",
+}
+SUBMIT = ["runs", "submit", *MOVIES]
+SWEEP = ["sweeps", "create", *MOVIES]
 
 
 def run_cli(
@@ -116,20 +122,8 @@ def test_runs_submit_get_list_cancel_delete(
 
 
 def test_runs_watch_exit_codes(client: descent.Client, capsys: pytest.CaptureFixture[str]) -> None:
-    ok = client.runs.create(
-        kind="linear_regression",
-        dataset="builtin:movies",
-        features=["num_want_to_see"],
-        target="nums_audience",
-        epochs=5,
-    )
-    bad = client.runs.create(
-        kind="linear_regression",
-        dataset="builtin:movies",
-        features=["num_want_to_see"],
-        target="nums_audience",
-        epochs=5,
-    )
+    ok = client.runs.create(**MOVIES_RUN, epochs=5)
+    bad = client.runs.create(**MOVIES_RUN, epochs=5)
 
     def train() -> None:
         for run, status in ((ok, "succeeded"), (bad, "diverged")):
@@ -163,13 +157,7 @@ def test_runs_submit_watch(client: descent.Client, capsys: pytest.CaptureFixture
 def test_runs_history_plot_predict_model(
     client: descent.Client, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    run = client.runs.create(
-        kind="linear_regression",
-        dataset="builtin:movies",
-        features=["num_want_to_see"],
-        target="nums_audience",
-        epochs=9,
-    )
+    run = client.runs.create(**MOVIES_RUN, epochs=9)
     worker = RunWriter(run.id)
     worker.epochs(range(10))
     worker.artifact("model", b'{"a": 0.9, "b": 1.0}', "application/json")
@@ -236,24 +224,8 @@ def test_runs_plot_boundary_epoch(
 def test_sweeps_commands(
     client: descent.Client, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    sweep = as_json(
-        client,
-        capsys,
-        "sweeps",
-        "create",
-        "--kind",
-        "linear_regression",
-        "--dataset",
-        "builtin:movies",
-        "--features",
-        "num_want_to_see",
-        "--target",
-        "nums_audience",
-        "--set",
-        "epochs=5",
-        "--grid",
-        "learning_rate=1e-3,1e-12,2e-10",
-    )
+    grid = "learning_rate=1e-3,1e-12,2e-10"
+    sweep = as_json(client, capsys, *SWEEP, "--set", "epochs=5", "--grid", grid)
     assert len(sweep["runs"]) == 3 and sweep["status"] == "running"
     code, out = run_cli(client, capsys, "sweeps", "get", sweep["id"])
     assert code == 0 and out.count('{"learning_rate"') == 3
@@ -275,22 +247,7 @@ def test_sweeps_commands(
     assert run_cli(client, capsys, "sweeps", "plot", sweep["id"], "-o", str(png))[0] == 0
     assert png.read_bytes().startswith(b"\x89PNG")
     assert run_cli(client, capsys, "sweeps", "cancel", sweep["id"])[0] == 2  # all final: 409
-    other = as_json(
-        client,
-        capsys,
-        "sweeps",
-        "create",
-        "--kind",
-        "linear_regression",
-        "--dataset",
-        "builtin:movies",
-        "--features",
-        "num_want_to_see",
-        "--target",
-        "nums_audience",
-        "--grid",
-        "epochs=[3, 4]",
-    )
+    other = as_json(client, capsys, *SWEEP, "--grid", "epochs=[3, 4]")
     assert as_json(client, capsys, "sweeps", "cancel", other["id"])["status"] == "cancelled"
     assert run_cli(client, capsys, "sweeps", "delete", other["id"])[0] == 0
     assert run_cli(client, capsys, "sweeps", "get", other["id"])[0] == 3

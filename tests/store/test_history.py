@@ -154,11 +154,7 @@ def test_downsample_keeps_ends_and_extremes(running: tuple[Session, str, int]) -
     assert history.append_epochs(session, run_id, attempt, batch)
     session.commit()
     rows = history.downsample(session, run_id, 1000)
-    epochs = [r["epoch"] for r in rows]
-    assert len(rows) <= 1000
-    assert epochs == sorted(set(epochs))
-    assert epochs[0] == 0 and epochs[-1] == n - 1
-    assert 12_345 in epochs and 17_000 in epochs
+    epochs = _check_sample(rows, points=1000, n=n, kept=(12_345, 17_000))
     assert all(r["params"] == {"a": r["epoch"]} for r in rows)
     loss[9_000] = np.nan
     assert epochs == downsampling.pick_min_max(loss, 1000).tolist()  # SQL and numpy agree
@@ -296,10 +292,18 @@ def test_downsample_of_a_long_history_uses_blocks_and_keeps_extremes(
         assert history.append_epochs(session, run_id, attempt, batch[first : first + 10_000])
         session.commit()
     rows = history.downsample(session, run_id, 500)
-    epochs = [r["epoch"] for r in rows]
-    assert len(rows) <= 500
-    assert epochs == sorted(set(epochs))
-    assert epochs[0] == 0 and epochs[-1] == n - 1
-    assert 23_456 in epochs and 31_000 in epochs
+    _check_sample(rows, points=500, n=n, kept=(23_456, 31_000))
     # Every picked point is a real row with its real loss.
     assert all(r["loss"] == pytest.approx(loss[r["epoch"]]) for r in rows)
+
+
+def _check_sample(
+    rows: list[dict[str, Any]], *, points: int, n: int, kept: tuple[int, ...]
+) -> list[int]:
+    """Assert a downsample of `n` epochs is ordered, ≤ `points` rows, with both ends and `kept`."""
+    epochs = [r["epoch"] for r in rows]
+    assert len(rows) <= points
+    assert epochs == sorted(set(epochs))
+    assert epochs[0] == 0 and epochs[-1] == n - 1
+    assert all(epoch in epochs for epoch in kept)
+    return epochs

@@ -72,6 +72,18 @@ def _slow_mlp_run(session: Session, epochs: int = 300) -> str:
                       features=["x1", "x2"], target="label", hyperparameters=hp)  # fmt: skip
 
 
+def _start_slow_run(
+    session_factory: sessionmaker[Session], *, until_epoch: int, epochs: int = 300
+) -> str:
+    """Commit and enqueue a slow MLP run; return its id once `until_epoch` is stored."""
+    with session_factory() as session:
+        run_id = _slow_mlp_run(session, epochs=epochs)
+        session.commit()
+    enqueue_run(run_id, "cpu")
+    wait_for_run(session_factory, run_id, until=lambda run: run.progress_epoch >= until_epoch)
+    return run_id
+
+
 def _fast_failover(monkeypatch: pytest.MonkeyPatch) -> None:
     # JAX: these tests are about leases, not backends, and JAX runs these epochs ~5x faster
     # on 2 cores (the in-process MLP test covers TensorFlow, the default).
@@ -92,11 +104,7 @@ def test_a_killed_worker_s_run_is_finished_by_the_next_worker(
     _fast_failover(monkeypatch)
     first = start_worker(log_path=tmp_path / "first.log")
     try:
-        with session_factory() as session:
-            run_id = _slow_mlp_run(session)
-            session.commit()
-        enqueue_run(run_id, "cpu")
-        wait_for_run(session_factory, run_id, until=lambda run: run.progress_epoch >= 50)
+        run_id = _start_slow_run(session_factory, until_epoch=50)
     finally:
         first.kill()  # SIGKILL, main process and pool child at once
     second = start_worker(log_path=tmp_path / "second.log")
@@ -123,11 +131,7 @@ def test_cancel_stops_a_running_run_and_keeps_its_history(
     _fast_failover(monkeypatch)
     worker = start_worker(log_path=tmp_path / "worker.log")
     try:
-        with session_factory() as session:
-            run_id = _slow_mlp_run(session, epochs=3000)
-            session.commit()
-        enqueue_run(run_id, "cpu")
-        wait_for_run(session_factory, run_id, until=lambda run: run.progress_epoch >= 10)
+        run_id = _start_slow_run(session_factory, until_epoch=10, epochs=3000)
         with session_factory() as session:
             assert runs_repo.request_cancel(session, run_id=run_id)
             session.commit()
@@ -159,11 +163,7 @@ def test_a_20s_database_outage_loses_no_epoch(
         worker = start_worker(log_path=tmp_path / "worker.log",
                               env={"DESCENT_DATABASE_URL": proxied})  # fmt: skip
         try:
-            with session_factory() as session:
-                run_id = _slow_mlp_run(session)
-                session.commit()
-            enqueue_run(run_id, "cpu")
-            wait_for_run(session_factory, run_id, until=lambda run: run.progress_epoch >= 30)
+            run_id = _start_slow_run(session_factory, until_epoch=30)
             proxy.cut()
             time.sleep(20)
             proxy.restore()

@@ -59,19 +59,11 @@ async def create_dataset(
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Upload a CSV file (multipart `file`, optional `name`) or JSON `{name, columns}`."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/form-data"):
-        form = await request.form()
-        upload, name = form.get("file"), form.get("name")
-        if not isinstance(upload, UploadFile):
-            raise InvalidInput.at(["body", "file"], "a CSV file part named 'file' is required")
-        if name is not None and (not isinstance(name, str) or not 0 < len(name) <= 200):
-            raise InvalidInput.at(["body", "name"], "1 to 200 characters")
-        data = await upload.read()
-        default_name = (upload.filename or "dataset").rsplit(".", 1)[0][:200] or "dataset"
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        name, data = await _csv_form(request)
         dataset, created = await run_in_threadpool(
-            service.create_from_csv, session=session, owner=owner,
-            name=name or default_name, data=data, idempotency_key=idempotency_key,
+            service.create_from_csv, session=session, owner=owner, name=name, data=data,
+            idempotency_key=idempotency_key,
         )  # fmt: skip
     else:
         body = _json_body(await request.body())
@@ -140,6 +132,19 @@ def list_builtin_datasets(owner: OwnerDep) -> BuiltinDatasetList:
             )
         )
     return BuiltinDatasetList(items=items)
+
+
+async def _csv_form(request: Request) -> tuple[str, bytes]:
+    """Read a multipart upload: (name, CSV bytes); the name defaults to the file's stem."""
+    form = await request.form()
+    upload, name = form.get("file"), form.get("name")
+    if not isinstance(upload, UploadFile):
+        raise InvalidInput.at(["body", "file"], "a CSV file part named 'file' is required")
+    if name is not None and (not isinstance(name, str) or not 0 < len(name) <= 200):
+        raise InvalidInput.at(["body", "name"], "1 to 200 characters")
+    data = await upload.read()
+    default_name = (upload.filename or "dataset").rsplit(".", 1)[0][:200] or "dataset"
+    return name or default_name, data
 
 
 def _json_body(raw: bytes) -> DatasetCreate:

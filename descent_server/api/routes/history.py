@@ -18,8 +18,6 @@ from descent_server.api.schemas.history import (
     SnapshotList,
 )
 from descent_server.services import history as service
-from descent_server.services.errors import InvalidInput
-from descent_server.settings import get_settings
 
 router = APIRouter(prefix="/v1/runs/{run_id}", tags=["history"])
 
@@ -42,19 +40,16 @@ def get_history(
     if format == "csv":
         chunks = service.history_csv(session=session, run_id=run_id, owner=owner)
         return StreamingResponse(chunks, media_type="text/csv; charset=utf-8")
-    page_limit = get_settings().history_page_limit
-    if limit is not None and limit > page_limit:
-        raise InvalidInput.at(["query", "limit"], f"at most {page_limit}")
+    limit = service.page_limit(limit=limit)
     if max_points is None:
         # Stored rows are JSON-safe (non-finite → null) and go out unparsed: no pydantic, no dicts.
         body = service.history_json(
-            session=session, run_id=run_id, owner=owner, since_epoch=since_epoch,
-            limit=limit or page_limit,
-        )  # fmt: skip
+            session=session, run_id=run_id, owner=owner, since_epoch=since_epoch, limit=limit
+        )
         return Response(body, media_type="application/json")
     page = service.history(
         session=session, run_id=run_id, owner=owner, since_epoch=since_epoch,
-        limit=limit or page_limit, max_points=max_points,
+        limit=limit, max_points=max_points,
     )  # fmt: skip
     return JSONResponse(page)
 
