@@ -1,6 +1,6 @@
 """Benchmark the running service: P5 polling, P6 job latency/throughput, P7 plots, P8 memory.
 
-Usage: python -m bench.service [P5] [P6] [P7] [P8] [backends]   (no names: every section)
+Usage: python -m bench.service [P5] [P6] [P7] [P8]   (no names: every section)
 
 Every section starts what it needs on a scratch PostgreSQL database (`descent_bench_<uuid8>`,
 dropped after) and a reserved Redis database, with auth off: `descent-server api --workers 2`
@@ -9,17 +9,12 @@ and real prefork Celery workers. Prints work | baseline | ours | ratio | goal | 
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC
 from typing import Any
 
 import httpx
@@ -27,240 +22,28 @@ import httpx
 from bench.common import (
     PG,
     Row,
-    Stack,
     children,
-    cpu_seconds,
-    cpu_since,
     fmt_time,
     median_time,
-    postgres_backends,
     print_table,
     production_stack,
     quantile,
     rss_mb,
 )
-
-OWNER = "local"  # auth off: everything belongs to the local owner
-MOVIES = {
-    "kind": "linear_regression", "dataset_id": "builtin:movies",
-    "features": ["num_want_to_see"], "target": "nums_audience",
-    "hyperparameters": {"learning_rate": 2e-10, "epochs": 300},
-}  # fmt: skip
-BLOBS_MLP = {
-    "kind": "mlp_classifier", "dataset_id": "builtin:three-blobs",
-    "features": ["x1", "x2"], "target": "label", "hyperparameters": {"seed": 100},
-}  # fmt: skip
-WRK_SCRIPT = """
-local tag = os.getenv("BENCH_IF_NONE_MATCH")
-if tag ~= nil and tag ~= "" then wrk.headers["If-None-Match"] = tag end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    "WRK {\\"requests\\": %d, \\"duration_us\\": %d, \\"p50_us\\": %d, \\"p99_us\\": %d, " ..
-    "\\"errors\\": %d}\\n", summary.requests, summary.duration, latency:percentile(50),
-    latency:percentile(99), e.connect + e.read + e.write + e.status + e.timeout))
-end
-"""
-
-
-def submit_and_train(request: dict[str, Any]) -> str:
-    """Store a run through the submit service and train it here, as a worker would."""
-    from descent_server.db.session import session_factory, session_scope
-    from descent_server.services import runs
-    from descent_server.services.training import run_training
-
-    with session_scope() as session:
-        run, _ = runs.submit(
-            session=session, owner=OWNER, request=request, idempotency_key=None,
-            enqueue=lambda *_: None,
-        )  # fmt: skip
-    run_training(session_factory=session_factory, run_id=run.id)
-    return run.id
-
-
-# --- P5: GET /v1/runs/{id} under 64 connections ------------------------------------------
-
-
-def load(url: str, seconds: float, connections: int = 64, etag: str = "") -> dict[str, float]:
-    """Hammer `url` for `seconds` (wrk if installed, else httpx); return req/s, p50, p99 (s)."""
-    if shutil.which("wrk"):
-        return _wrk(url, seconds, connections, etag)
-    import asyncio
-
-    return asyncio.run(_httpx_load(url, seconds, connections, etag))
-
-
-def _wrk(url: str, seconds: float, connections: int, etag: str) -> dict[str, float]:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT)
-    try:
-        out = subprocess.run(
-            ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds:g}s",
-             "-s", script.name, url],
-            env={**os.environ, "BENCH_IF_NONE_MATCH": etag},
-            capture_output=True, text=True, check=True, timeout=seconds + 60,
-        ).stdout  # fmt: skip
-    finally:
-        os.unlink(script.name)
-    stats = json.loads(next(line[4:] for line in out.splitlines() if line.startswith("WRK ")))
-    return {
-        "rps": stats["requests"] / (stats["duration_us"] / 1e6),
-        "p50": stats["p50_us"] / 1e6,
-        "p99": stats["p99_us"] / 1e6,
-        "requests": stats["requests"],
-        "errors": stats["errors"],  # timeouts, resets and 4xx/5xx answers
-    }
-
-
-async def _httpx_load(url: str, seconds: float, connections: int, etag: str) -> dict[str, float]:
-    """Fallback load generator (one Python process: it saturates before the server does)."""
-    import asyncio
-
-    latencies: list[float] = []
-    errors = 0
-    headers = {"If-None-Match": etag} if etag else {}
-    limits = httpx.Limits(max_connections=connections)
-    async with httpx.AsyncClient(limits=limits, headers=headers, timeout=30) as client:
-        stop = time.perf_counter() + seconds
-
-        async def worker() -> None:
-            while time.perf_counter() < stop:
-                start = time.perf_counter()
-                nonlocal errors
-                try:
-                    failed = (await client.get(url)).status_code >= 400
-                except httpx.HTTPError:
-                    failed = True
-                errors += failed
-                latencies.append(time.perf_counter() - start)
-
-        began = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(connections)))
-        elapsed = time.perf_counter() - began
-    return {"rps": len(latencies) / elapsed, "p50": quantile(latencies, 0.5),
-            "p99": quantile(latencies, 0.99), "requests": len(latencies),
-            "errors": errors}  # fmt: skip
-
-
-def measured_load(
-    url: str, seconds: float, stack: Stack, api_pid: int, etag: str = ""
-) -> dict[str, float]:
-    """Run `load` and add the server CPU it cost per request (API processes + PG backends)."""
-    api = [api_pid, *children(api_pid)]
-    database = stack.env["DESCENT_DATABASE_URL"]
-    app0, db0 = cpu_seconds(api), cpu_seconds(postgres_backends(database))
-    stats = load(url, seconds, etag=etag)
-    # Backends opened during the run (pool overflow) count if they are still alive.
-    requests = max(1.0, stats["requests"])
-    stats["app_cpu"] = cpu_since(app0, api) / requests
-    stats["db_cpu"] = cpu_since(db0, postgres_backends(database)) / requests
-    return stats
-
-
-def bench_polling(seconds: float = 8, repeats: int = 3) -> list[Row]:
-    """P5: GET /v1/runs/{id} (200 and 304) vs /healthz, 64 connections, API with 2 workers."""
-    with production_stack() as stack:
-        run_id = submit_and_train(MOVIES)
-        base = stack.api(workers=2)
-        api_pid = stack.procs[-1].pid
-        url = f"{base}/v1/runs/{run_id}"
-        first = httpx.get(url)
-        tag = first.headers["ETag"]
-        assert first.status_code == 200 and first.json()["status"] == "succeeded", first.text
-        assert httpx.get(url, headers={"If-None-Match": tag}).status_code == 304
-        cases = {"healthz": (f"{base}/healthz", ""), "200": (url, ""), "304": (url, tag)}
-        for target, etag in cases.values():
-            load(target, 2, etag=etag)  # warm up every process, pool and cache
-        results: dict[str, list[dict[str, float]]] = {name: [] for name in cases}
-        for _ in range(repeats):  # interleaved, so a noisy moment hits every case alike
-            for name, (target, etag) in cases.items():
-                results[name].append(measured_load(target, seconds, stack, api_pid, etag))
-    keys = ("rps", "p50", "p99", "app_cpu", "db_cpu")
-    med = {
-        name: {k: statistics.median(r[k] for r in rs) for k in keys} for name, rs in results.items()
-    }
-    errors = {name: sum(int(r["errors"]) for r in rs) for name, rs in results.items()}
-    health, ok, cached = med["healthz"], med["200"], med["304"]
-    tool = "wrk" if shutil.which("wrk") else "httpx"
-
-    def cpu(m: dict[str, float]) -> str:
-        return f"{(m['app_cpu'] + m['db_cpu']) * 1e3:.2f} ms ({m['db_cpu'] * 1e3:.2f} PG)"
-
-    def capacity(m: dict[str, float]) -> float:
-        return 2 / (m["app_cpu"] + m["db_cpu"])  # requests/s that 2 whole cores could serve
-
-    return [
-        Row(f"P5 GET /v1/runs/{{id}} → 200, 64 conns ({tool}; baseline /healthz)",
-            f"{health['rps']:,.0f} req/s", f"{ok['rps']:,.0f} req/s",
-            f"{ok['rps'] / health['rps']:.2f}×", "≥ 1,500 req/s",
-            ok["rps"] >= 1500 and not errors["200"]),
-        Row("P5 GET → 200: p99 latency (p50)",
-            f"{fmt_time(health['p99'])} ({fmt_time(health['p50'])})",
-            f"{fmt_time(ok['p99'])} ({fmt_time(ok['p50'])})", "", "≤ 50 ms", ok["p99"] <= 0.05),
-        Row("P5 If-None-Match → 304, 64 conns (baseline: the 200)",
-            f"{ok['rps']:,.0f} req/s", f"{cached['rps']:,.0f} req/s",
-            f"{cached['rps'] / ok['rps']:.2f}×", "> 200's rate",
-            cached["rps"] > ok["rps"] and not errors["304"]),
-        Row("P5 GET → 304: p99 latency (p50)",
-            f"{fmt_time(ok['p99'])} ({fmt_time(ok['p50'])})",
-            f"{fmt_time(cached['p99'])} ({fmt_time(cached['p50'])})", "", "≤ 50 ms",
-            cached["p99"] <= 0.05),
-        Row("P5 server CPU per request, 200 (baseline /healthz; API + PG)", cpu(health),
-            cpu(ok), f"{capacity(ok):,.0f} req/s on 2 idle cores", "info", None),
-        Row("P5 server CPU per request, 304 (baseline: the 200)", cpu(ok), cpu(cached),
-            f"{capacity(cached):,.0f} req/s on 2 idle cores", "info", None),
-        Row("P5 failed requests (timeouts, 5xx) healthz / 200 / 304", "",
-            f"{errors['healthz']} / {errors['200']} / {errors['304']}", "", "0",
-            not any(errors.values())),
-    ]  # fmt: skip
-
+from bench.polling import bench_polling
+from bench.runs import (
+    BLOBS_MLP,
+    FINAL,
+    MOVIES,
+    NO_LIMITS,
+    SMALL_MLP,
+    run_times,
+    submit,
+    submit_and_train,
+    wait_final,
+)
 
 # --- P6: submit → succeeded, warm workers ----------------------------------------------
-
-# Per-tenant policy limits would throttle the load test itself: lift them for the bench.
-NO_LIMITS = {"DESCENT_MAX_CONCURRENT_RUNS": "1000000", "DESCENT_SUBMIT_RATE_PER_MINUTE": "1000000"}
-FINAL = ("succeeded", "diverged", "failed", "cancelled")
-
-
-def submit(client: httpx.Client, request: dict[str, Any]) -> str:
-    """POST one run; return its id."""
-    response = client.post("/v1/runs", json=request)
-    response.raise_for_status()
-    return str(response.json()["id"])
-
-
-def wait_final(client: httpx.Client, run_id: str, poll_s: float = 0.02) -> dict[str, Any]:
-    """Poll the run (with If-None-Match, as a frontend would) until it is final."""
-    tag = ""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        response = client.get(f"/v1/runs/{run_id}", headers={"If-None-Match": tag})
-        if response.status_code == 200:
-            tag, run = response.headers["ETag"], response.json()
-            if run["status"] in FINAL:
-                return dict(run)
-        time.sleep(poll_s)
-    raise TimeoutError(f"run {run_id} not final after 60 s")
-
-
-def run_times(run_ids: list[str]) -> list[dict[str, Any]]:
-    """Return each run's status and server timestamps (created, started, finished; epoch s)."""
-    from sqlalchemy import select
-
-    from descent_server.db.models import Run
-    from descent_server.db.session import session_scope
-
-    query = select(Run.id, Run.status, Run.created_at, Run.started_at, Run.finished_at)
-    with session_scope() as session:
-        rows = {r[0]: r[1:] for r in session.execute(query.where(Run.id.in_(run_ids)))}
-
-    def stamp(value: Any) -> float | None:
-        return None if value is None else value.replace(tzinfo=UTC).timestamp()
-
-    return [
-        {"status": status, "created": stamp(c), "started": stamp(s), "finished": stamp(f)}
-        for status, c, s, f in (rows[i] for i in run_ids)
-    ]
 
 
 def async_commits(database_url: str) -> None:
@@ -438,30 +221,29 @@ def bench_plots(samples: int = 15) -> list[Row]:
 
 # --- P8: worker memory over many MLP runs ----------------------------------------------
 
-SMALL_MLP = {
-    "kind": "mlp_classifier", "dataset_id": "builtin:three-blobs",
-    "features": ["x1", "x2"], "target": "label",
-    "hyperparameters": {"epochs": 2, "hidden_layers": [16, 16], "batch_size": 64,
-                        "snapshots": {"every": 1, "resolution": 50}},
-}  # fmt: skip
 
+def memory_trace(
+    runs: int, backend: str = "tensorflow", recycle_after: int | None = None
+) -> tuple[list[float], float]:
+    """Return the worker child's RSS (MiB) after each of `runs` small MLP runs, and s/run.
 
-def memory_trace(runs: int, backend: str = "tensorflow") -> tuple[list[float], float]:
-    """Return the worker child's RSS (MiB) after each of `runs` small MLP runs, and s/run."""
-    # One child for every run (no recycling after 50 tasks), so a leak cannot hide.
-    env = {"DESCENT_WORKER_MAX_TASKS_PER_CHILD": str(runs + 10), "DESCENT_KERAS_BACKEND": backend}
+    Without `recycle_after` one child does every run (no recycling), so a leak cannot hide.
+    """
+    per_child = recycle_after or runs + 10
+    env = {"DESCENT_WORKER_MAX_TASKS_PER_CHILD": str(per_child), "DESCENT_KERAS_BACKEND": backend}
     rss: list[float] = []
     with production_stack(env) as stack:
         base = stack.api(workers=1)
         worker = stack.worker(concurrency=1)
-        (child,) = children(worker.pid)
+        first = children(worker.pid)
         began = time.perf_counter()
         with httpx.Client(base_url=base, timeout=30) as client:
             for _ in range(runs):
                 run = wait_final(client, submit(client, SMALL_MLP), poll_s=0.05)
                 assert run["status"] == "succeeded" and run["backend"] == backend, run
-                assert children(worker.pid) == [child], "the pool child was replaced"
-                rss.append(rss_mb(child))
+                now = children(worker.pid)
+                assert recycle_after or now == first, "the pool child was replaced"
+                rss.append(max(rss_mb(pid) for pid in now))
         return rss, (time.perf_counter() - began) / runs
 
 
@@ -472,6 +254,7 @@ def bench_memory(runs: int = int(os.environ.get("BENCH_P8_RUNS", "200")), warm_u
     settled = rss[warm_up - 1]
     growth = rss[-1] / settled - 1
     peak = max(rss[warm_up:])
+    recycled, _ = memory_trace(runs, recycle_after=50)  # the production default
     jax, jax_per_run = memory_trace(min(jax_runs, runs), "jax")
     n = len(jax)
     return [
@@ -482,6 +265,10 @@ def bench_memory(runs: int = int(os.environ.get("BENCH_P8_RUNS", "200")), warm_u
         Row("P8 RSS after run 1 / 10 / 50 / 100 / 150 / last", "",
             " / ".join(f"{rss[i]:,.0f}" for i in (0, 9, 49, 99, 149, -1) if i < len(rss)),
             "MiB", "info", None),
+        Row(f"P8 same {runs} runs, children recycled after 50 tasks (the default): peak RSS",
+            f"{settled:,.0f} MiB", f"{max(recycled[warm_up:]):,.0f} MiB",
+            f"{max(recycled[warm_up:]) / settled - 1:+.1%}", "≤ +10%",
+            max(recycled[warm_up:]) / settled - 1 <= 0.10),
         Row(f"P8 worker child on JAX (DESCENT_KERAS_BACKEND=jax): RSS after {n} runs "
             "(baseline: TensorFlow)", f"{rss[n - 1]:,.0f} MiB", f"{jax[-1]:,.0f} MiB",
             f"{rss[n - 1] / jax[-1]:.2f}×", "info", None),

@@ -149,8 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"   {'epoch':>5} {'loss cpu':>12} {'loss gpu':>12} {'acc cpu':>8} {'acc gpu':>8}")
     for r, s in zip(a.records, b.records, strict=True):
         print(
-            f"   {r.epoch:>5} {r.loss:>12.6f} {s.loss:>12.6f} "
-            f"{r.accuracy:>8.4f} {s.accuracy:>8.4f}"
+            f"   {r.epoch:>5} {r.loss:>12.6f} {s.loss:>12.6f} {r.accuracy:>8.4f} {s.accuracy:>8.4f}"
         )
     worst = ", ".join(f"{k} {v:.2e}" for k, v in verdict["max_abs_diff"].items())
     print(f"   max |diff|: {worst} -> {'PASS' if verdict['pass'] else 'FAIL'}")

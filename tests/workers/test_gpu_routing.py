@@ -121,15 +121,16 @@ GPU_ENV = ("KERAS_BACKEND", "CUDA_VISIBLE_DEVICES", "TF_FORCE_GPU_ALLOW_GROWTH",
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
     """No DESCENT_* or GPU variables (restored after), no .env, fresh settings."""
+    saved = dict(os.environ)  # use_keras_backend() writes os.environ directly: restore it all
     for key in list(os.environ):
         if key.startswith("DESCENT_") or key in GPU_ENV:
             monkeypatch.delenv(key)
-    for key in GPU_ENV:
-        monkeypatch.delenv(key, raising=False)  # recorded, so the test's own writes are undone
     monkeypatch.chdir(tmp_path)
     get_settings.cache_clear()
     yield monkeypatch
     monkeypatch.undo()
+    os.environ.clear()
+    os.environ.update(saved)
     get_settings.cache_clear()
 
 
