@@ -28,7 +28,10 @@ def get_session() -> Iterator[Session]:
         session.close()
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the session (and its pooled connection) is released when the route returns,
+# before FastAPI serialises the response in another threadpool call. Held until the response
+# was sent, 40 threads and 15 connections deadlocked under ~60 concurrent requests.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 async def get_caller(
