@@ -1,6 +1,6 @@
 """Benchmark the ml engines against the plain ways of doing the same work.
 
-Usage: python bench/engines.py [regression] [surface] ...   (no names: every section)
+Usage: python -m bench.engines [regression] [surface] ...   (no names: every section)
 
 Each section returns rows of one table: work | baseline | ours | ratio | goal | pass.
 Times are medians of several runs on this machine; the ratio is baseline / ours.
@@ -16,51 +16,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from bench.common import Row, fmt_time, median_time, print_table
 from descent_server.ml.regression import RegressionConfig, RegressionResult, train_regression
 from descent_server.ml.regression_reference import train_regression_reference
 from descent_server.ml.surface import loss_surface
 
 MOVIES_X = np.array([8759.0, 10132.0, 12078.0, 16430.0])
 MOVIES_Y = np.array([487.0, 612.0, 866.0, 1030.0])
-
-
-@dataclass(frozen=True)
-class Row:
-    """One line of the table."""
-
-    work: str
-    baseline: str
-    ours: str
-    ratio: str
-    goal: str
-    passed: bool | None  # None: for information, no goal
-
-
-def median_time(fn: Callable[[], object], runs: int, warm_up: bool = True) -> float:
-    """Return the median wall time of `runs` calls of fn (after one untimed call if warm_up)."""
-    if warm_up:
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def fmt_time(seconds: float) -> str:
-    """Return a duration with a sensible unit."""
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds * 1e6:.1f} µs"
 
 
 def speed_row(work: str, baseline: float, ours: float, goal: float | None) -> Row:
@@ -288,21 +255,6 @@ SECTIONS: dict[str, Callable[[], list[Row]]] = {
     "surface": bench_surface,
     "mlp": bench_mlp,
 }
-
-
-def print_table(rows: list[Row]) -> None:
-    """Print the rows as one aligned table."""
-    header = ("work", "baseline", "ours", "ratio", "goal", "pass")
-    cells = [header] + [
-        (r.work, r.baseline, r.ours, r.ratio, r.goal, "-" if r.passed is None else
-         ("yes" if r.passed else "NO"))
-        for r in rows
-    ]  # fmt: skip
-    widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
-    for i, line in enumerate(cells):
-        print(" | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
-        if i == 0:
-            print("-+-".join("-" * w for w in widths))
 
 
 def main(argv: list[str] | None = None) -> int:

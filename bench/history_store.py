@@ -1,6 +1,6 @@
 """P4: store 100,000 epoch rows of one run, fetch them back, and a 1,000-point downsampled view.
 
-Usage: python bench/history_store.py [--rows 100000] [--runs 3] [--backends postgres sqlite]
+Usage: python -m bench.history_store [--rows 100000] [--runs 3] [--backends postgres sqlite]
 
 Each backend gets a fresh migrated database (PostgreSQL: `descent_bench_<uuid8>` on
 127.0.0.1:5432, dropped at the end; SQLite: a temp file). Baselines run in the same process:
@@ -15,9 +15,9 @@ Prints work | baseline | ours | ratio | goal | pass (times are medians of --runs
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -27,40 +27,32 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-import psycopg
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bench.common import median_time, print_table, scratch_postgres
 from descent_server.db.migrate import upgrade
 from descent_server.db.models import Epoch, Run
 from descent_server.db.session import make_engine
 from descent_server.ml.types import EpochRecord
 from descent_server.repository import downsampling, history, leases
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 BASELINE_ROWS = 1_000
+timed = functools.partial(median_time, warm_up=False)  # each call does its own work
 GOALS = {"store": 1.0, "fetch": 1.0, "downsample": 0.1}  # seconds, on PostgreSQL (issue 6)
 
 
 @contextmanager
 def database(backend: str) -> Iterator[str]:
     """Yield the URL of a fresh migrated database, removed afterwards."""
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory() as folder:
-            url = f"sqlite:///{Path(folder) / 'bench.db'}"
-            upgrade(url)
+    if backend == "postgres":
+        with scratch_postgres() as url:
             yield url
         return
-    name = f"descent_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-    try:
-        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{Path(folder) / 'bench.db'}"
         upgrade(url)
         yield url
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
 
 
 def make_records(n: int) -> list[EpochRecord]:
@@ -85,16 +77,6 @@ def new_run(factory: sessionmaker[Session]) -> tuple[str, int]:
         session.commit()
     assert attempt is not None
     return run_id, attempt
-
-
-def median(fn: Callable[[], object], runs: int) -> float:
-    """Return the median wall time of `runs` calls of fn."""
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def store_ours(factory: sessionmaker[Session], records: list[EpochRecord]) -> Callable[[], None]:
@@ -140,18 +122,18 @@ def bench_backend(backend: str, n: int, runs: int) -> list[list[str]]:
         factory = sessionmaker(bind=engine, expire_on_commit=False)
         try:
             store_base = store_baseline(factory, records)
-            store = median(store_ours(factory, records), runs)
+            store = timed(store_ours(factory, records), runs)
             run_id, attempt = new_run(factory)
             with factory() as session:
                 history.append_epochs(session, run_id, attempt, records)
                 session.commit()
             with factory() as session:
-                fetch_base = median(lambda: orm_fetch(session, run_id), runs)
-                fetch = median(lambda: history.read_history(session, run_id), runs)
-                pages = median(lambda: _paged(session, run_id), runs)
-                as_json = median(lambda: history.read_history_json(session, run_id), runs)
-                down_base = median(lambda: orm_downsample(session, run_id, 1000), runs)
-                down = median(lambda: history.downsample(session, run_id, 1000), max(runs, 5))
+                fetch_base = timed(lambda: orm_fetch(session, run_id), runs)
+                fetch = timed(lambda: history.read_history(session, run_id), runs)
+                pages = timed(lambda: _paged(session, run_id), runs)
+                as_json = timed(lambda: history.read_history_json(session, run_id), runs)
+                down_base = timed(lambda: orm_downsample(session, run_id, 1000), runs)
+                down = timed(lambda: history.downsample(session, run_id, 1000), max(runs, 5))
                 assert len(history.downsample(session, run_id, 1000)) <= 1000
         finally:
             engine.dispose()
@@ -189,16 +171,6 @@ def row(
             f"{base / ours:.0f}x", f"<= {goal:g} s", verdict]  # fmt: skip
 
 
-def print_table(rows: list[list[str]]) -> None:
-    """Print rows under the header, columns aligned."""
-    header = ["work", "baseline", "ours", "ratio", "goal", "pass"]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for i, line in enumerate([header, *rows]):
-        print(" | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
-        if i == 0:
-            print("-+-".join("-" * w for w in widths))
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit 1 if a PostgreSQL goal is missed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -211,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"# {os.cpu_count()} CPUs; load average {load:.1f} before, {os.getloadavg()[0]:.1f} after"
     )
-    print_table(rows)
+    print_table([tuple(r) for r in rows])
     return 1 if any(r[-1] == "FAIL" for r in rows) else 0
 
 
