@@ -161,12 +161,17 @@ class Quadratic:
         """Return the MSE for one feature on a grid: rows = b values, columns = a values."""
         if self.d != 1:
             raise ValueError("a loss grid needs exactly one feature")
-        da = np.asarray(a_values, dtype=np.float64)[np.newaxis, :] - self.w0[0]
-        db = np.asarray(b_values, dtype=np.float64)[:, np.newaxis] - self.b0
+        da = np.asarray(a_values, dtype=np.float64) - self.w0[0]
+        db = np.asarray(b_values, dtype=np.float64) - self.b0
         with np.errstate(over="ignore", invalid="ignore"):  # far corners may overflow to inf
-            shift = self.mean[0] * da + db
-            linear = 2.0 * (self.g0w[0] * da + self.g0b * db)
-            return self.loss0 + linear + self.cov[0, 0] * da * da + shift * shift
+            # Terms of a alone and of b alone are vectors; only the shift needs the whole grid.
+            by_a = self.loss0 + 2.0 * self.g0w[0] * da + self.cov[0, 0] * da * da
+            by_b = 2.0 * self.g0b * db
+            loss = (self.mean[0] * da)[np.newaxis, :] + db[:, np.newaxis]
+            np.multiply(loss, loss, out=loss)
+            loss += by_a[np.newaxis, :]
+            loss += by_b[:, np.newaxis]
+            return loss
 
     def curvature(self) -> np.ndarray:
         """Return H = mean(z zᵀ) for z = (x, 1): the Hessian of the course gradient."""
