@@ -274,8 +274,10 @@ def _train_regression(
         "epochs_run": trained.epochs_run,
         "least_squares": least_squares(data.X, data.y),
     }
-    model = {"kind": REGRESSION, "features": run["features"], "target": run["target"]}
-    model["params"] = trained.params
+    model = {
+        "kind": REGRESSION, "features": run["features"], "target": run["target"],
+        "params": trained.params,
+    }  # fmt: skip
     content = orjson.dumps(model, option=orjson.OPT_SERIALIZE_NUMPY)
     return trained.status, result, (content, "application/json")
 
