@@ -27,6 +27,7 @@ from celery.signals import (
 from kombu import Queue
 
 from descent_server.settings import Settings, get_settings
+from descent_server.workers import file_broker
 
 QUEUES = ("cpu", "gpu")
 TRAIN_TASK = "descent_server.workers.tasks.train_run"
@@ -39,34 +40,40 @@ FILE_BROKER_POLL_S = 0.05  # the file broker polls its folder; Redis pushes
 log = logging.getLogger(__name__)
 
 
-def broker_options(settings: Settings) -> tuple[str, dict[str, Any]]:
-    """Return the broker URL and transport options (both sides must use the same)."""
+def broker_options(settings: Settings) -> tuple[str, str | None, dict[str, Any]]:
+    """Return the broker URL, transport class and options (both sides must use the same)."""
     url = settings.resolved_broker_url()
     if not url.startswith("filesystem"):
-        return url, {"visibility_timeout": VISIBILITY_TIMEOUT_S}
+        return url, None, {"visibility_timeout": VISIBILITY_TIMEOUT_S}
     root = (settings.data_dir / "broker").resolve()
     folders = {name: root / name for name in ("queue", "processed", "control")}
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
-    return url, {
-        # Producers write where consumers read: one folder for both directions.
-        "data_folder_in": str(folders["queue"]),
-        "data_folder_out": str(folders["queue"]),
-        # Processed messages are moved (an atomic rename on one file system, so two
-        # consumers never get the same message); the sweeper prunes this folder.
-        "store_processed": True,
-        "processed_folder": str(folders["processed"]),
-        "control_folder": str(folders["control"]),
-        "polling_interval": FILE_BROKER_POLL_S,
-    }
+    # kombu's own file transport, but a message appears in the folder only when complete.
+    return (
+        url,
+        file_broker.TRANSPORT,
+        {
+            # Producers write where consumers read: one folder for both directions.
+            "data_folder_in": str(folders["queue"]),
+            "data_folder_out": str(folders["queue"]),
+            # Processed messages are moved (an atomic rename on one file system, so two
+            # consumers never get the same message); the sweeper prunes this folder.
+            "store_processed": True,
+            "processed_folder": str(folders["processed"]),
+            "control_folder": str(folders["control"]),
+            "polling_interval": FILE_BROKER_POLL_S,
+        },
+    )
 
 
 def make_app(settings: Settings | None = None) -> Celery:
     """Build a Celery app for `settings` (default: the process settings)."""
     settings = settings or get_settings()
-    url, options = broker_options(settings)
+    url, transport, options = broker_options(settings)
     app = Celery("descent", broker=url, include=["descent_server.workers.tasks"])
     app.conf.update(
+        broker_transport=transport,
         broker_transport_options=options,
         broker_connection_retry_on_startup=True,
         task_queues=[Queue(name) for name in QUEUES],
