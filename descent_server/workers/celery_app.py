@@ -124,6 +124,9 @@ def _child_init(**_: Any) -> None:
 
     use_keras_backend()
     reset_engine()
+    # Idle from now, not since the parent imported this module: a child recycled in the
+    # middle of a burst (max_tasks_per_child) must not start a 5 s import before its first task.
+    _idle_since[0] = time.monotonic()
     # Import Keras (5 s with TensorFlow) once the child is idle, so the first MLP run starts
     # warm while a stream of quick regression runs is never slowed down by the import.
     threading.Thread(target=_warm_keras_when_idle, name="warm-keras", daemon=True).start()
