@@ -26,11 +26,29 @@ def keras_module() -> Any:
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        for gpu in tf.config.list_physical_devices("GPU"):
+        gpus = tf.config.list_physical_devices("GPU")
+        for gpu in gpus:
             # RuntimeError: the GPU was initialised already (memory growth is fixed then).
             with contextlib.suppress(RuntimeError):
                 tf.config.experimental.set_memory_growth(gpu, True)
+        if not gpus:
+            _one_thread_per_process(tf)
     return keras
+
+
+def _one_thread_per_process(tf: Any) -> None:
+    """Run TensorFlow's CPU ops on one thread unless TF_NUM_*_THREADS say otherwise.
+
+    A worker runs one pool child per core, so TensorFlow's own thread pools only fight the
+    other children for the cores; on models this small they cost more than they give (the
+    course MLP trains ~25% faster on 2 cores with one thread).
+    """
+    threading = tf.config.threading
+    with contextlib.suppress(RuntimeError):  # the runtime has started: too late to change
+        if "TF_NUM_INTRAOP_THREADS" not in os.environ:
+            threading.set_intra_op_parallelism_threads(1)
+        if "TF_NUM_INTEROP_THREADS" not in os.environ:
+            threading.set_inter_op_parallelism_threads(1)
 
 
 def device_info() -> tuple[str, str]:

@@ -6,6 +6,13 @@ import subprocess
 import sys
 
 
+def _run_in_fresh_python(code: str) -> None:
+    """Run `code` in a new interpreter with a bare environment; fail with its stderr."""
+    env = {"PATH": "/usr/bin:/bin", "DESCENT_DATA_DIR": "/tmp/descent-import-test"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
 def test_queue_celery_app_and_tasks_import_without_keras() -> None:
     code = (
         "import sys\n"
@@ -16,9 +23,7 @@ def test_queue_celery_app_and_tasks_import_without_keras() -> None:
         "assert not heavy, heavy\n"
         "import os; assert 'KERAS_BACKEND' not in os.environ  # set by workers only\n"
     )
-    env = {"PATH": "/usr/bin:/bin", "DESCENT_DATA_DIR": "/tmp/descent-import-test"}
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    _run_in_fresh_python(code)
 
 
 def test_the_worker_app_is_configured_for_reliability() -> None:
@@ -47,6 +52,4 @@ def test_a_recycled_pool_child_waits_for_real_idleness_before_warming_keras() ->
         "time.sleep(1.5)\n"
         "assert 'keras' not in sys.modules, 'warm-up began while a task was running'\n"
     )
-    env = {"PATH": "/usr/bin:/bin", "DESCENT_DATA_DIR": "/tmp/descent-import-test"}
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    _run_in_fresh_python(code)
