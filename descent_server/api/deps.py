@@ -35,17 +35,22 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 async def get_caller(
-    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
     """Authenticate the Bearer key (401 if missing or unknown); auth off: the local owner."""
-    # Async, so that with auth off no threadpool hop is spent; the key lookup blocks on the
-    # database, so it runs in the threadpool.
+    # Async and without the request's session, so that with auth off no threadpool hop is
+    # spent (a session dependency costs two); the key lookup blocks on the database, so it
+    # runs in the threadpool with a short session of its own.
     settings = get_settings()
     if not settings.auth_enabled:
         return Caller(owner=settings.local_owner, key_id=None)
     key = credentials.credentials if credentials else None
-    return await run_in_threadpool(keys.verify, session=session, key=key)
+    return await run_in_threadpool(_verify_key, key)
+
+
+def _verify_key(key: str | None) -> Caller:
+    with session_factory() as session:
+        return keys.verify(session=session, key=key)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
