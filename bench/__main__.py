@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import parse_table, print_table
+from bench.common import parse_table, pick_sections, print_table
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION_TIMEOUT_S = 1800
@@ -98,10 +98,8 @@ def rows_of(name: str) -> list[tuple[str, ...]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the named sections (all when none) one by one; print the combined table."""
-    names = list(sys.argv[1:] if argv is None else argv) or list(SECTIONS)
-    unknown = [n for n in names if n not in SECTIONS]
-    if unknown:
-        print(f"unknown section(s) {unknown}; choose from {list(SECTIONS)}", file=sys.stderr)
+    names = pick_sections(argv, SECTIONS)
+    if names is None:
         return 2
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rows: list[tuple[str, ...]] = []

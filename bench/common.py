@@ -22,8 +22,6 @@ from pathlib import Path
 
 HEADER = ("work", "baseline", "ours", "ratio", "goal", "pass")
 PG = "postgres@127.0.0.1:5432"
-REDIS = "redis://127.0.0.1:6379"
-REDIS_MARKER = "descent:test:reserved"  # the tests' reservation protocol: no clashes with them
 BIN = Path(sys.executable).parent
 
 
@@ -42,6 +40,16 @@ class Row:
         """Return the row as table cells."""
         verdict = "-" if self.passed is None else ("yes" if self.passed else "NO")
         return (self.work, self.baseline, self.ours, self.ratio, self.goal, verdict)
+
+
+def pick_sections(argv: list[str] | None, sections: Mapping[str, object]) -> list[str] | None:
+    """Return the section names asked for (all when none); None, after saying why, if unknown."""
+    names = list(sys.argv[1:] if argv is None else argv) or list(sections)
+    unknown = [name for name in names if name not in sections]
+    if unknown:
+        print(f"unknown section(s) {unknown}; choose from {list(sections)}", file=sys.stderr)
+        return None
+    return names
 
 
 def print_table(rows: list[Row] | list[tuple[str, ...]], number: bool = False) -> None:
@@ -123,33 +131,6 @@ def scratch_postgres(prefix: str = "descent_bench") -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
 
 
-@contextlib.contextmanager
-def scratch_redis() -> Iterator[str]:
-    """Yield the URL of a Redis database (1..15) reserved like the tests do; flushed after."""
-    import random
-
-    import redis
-
-    numbers = list(range(1, 16))
-    random.shuffle(numbers)
-    token = f"bench-{os.getpid()}-{uuid.uuid4().hex}"
-    for number in numbers:
-        client = redis.Redis.from_url(f"{REDIS}/{number}")
-        if client.set(REDIS_MARKER, token, nx=True, ex=3600):
-            break
-        client.close()
-    else:
-        raise RuntimeError("no free Redis database (1..15)")
-    try:
-        for key in client.scan_iter():
-            if key != REDIS_MARKER.encode():
-                client.delete(key)
-        yield f"{REDIS}/{number}"
-    finally:
-        client.flushdb()
-        client.close()
-
-
 @dataclass
 class Stack:
     """The environment of one benchmarked deployment and the processes started on it."""
@@ -223,9 +204,11 @@ class Stack:
 @contextlib.contextmanager
 def production_stack(extra_env: Mapping[str, str] | None = None) -> Iterator[Stack]:
     """Yield a Stack on a scratch PostgreSQL database and Redis db, auth off; clean up after."""
+    from tests.helpers.redis_db import reserved_redis_db  # the tests' reservations: no clashes
+
     with (
         scratch_postgres() as db_url,
-        scratch_redis() as broker_url,
+        reserved_redis_db("bench") as broker_url,
         tempfile.TemporaryDirectory(prefix="descent-bench-") as tmp,
     ):
         env = {k: v for k, v in os.environ.items() if not k.startswith("DESCENT_")}

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.common import Row, fmt_time, median_time, print_table
+from bench.common import Row, fmt_time, median_time, pick_sections, print_table
 from descent_server.ml.regression import RegressionConfig, RegressionResult, train_regression
 from descent_server.ml.regression_reference import train_regression_reference
 from descent_server.ml.surface import loss_surface
@@ -259,10 +259,8 @@ SECTIONS: dict[str, Callable[[], list[Row]]] = {
 
 def main(argv: list[str] | None = None) -> int:
     """Run the named sections (all when none) and print the table; 1 if a goal is missed."""
-    names = list(sys.argv[1:] if argv is None else argv) or list(SECTIONS)
-    unknown = [name for name in names if name not in SECTIONS]
-    if unknown:
-        print(f"unknown section(s) {unknown}; choose from {list(SECTIONS)}", file=sys.stderr)
+    names = pick_sections(argv, SECTIONS)
+    if names is None:
         return 2
     rows = [row for name in names for row in SECTIONS[name]()]
     print_table(rows)

@@ -25,6 +25,7 @@ from bench.common import (
     children,
     fmt_time,
     median_time,
+    pick_sections,
     print_table,
     production_stack,
     quantile,
@@ -288,10 +289,8 @@ SECTIONS: dict[str, Callable[[], list[Row]]] = {
 
 def main(argv: list[str] | None = None) -> int:
     """Run the named sections (all when none), print the table; 1 if a goal is missed."""
-    names = list(sys.argv[1:] if argv is None else argv) or list(SECTIONS)
-    unknown = [name for name in names if name not in SECTIONS]
-    if unknown:
-        print(f"unknown section(s) {unknown}; choose from {list(SECTIONS)}", file=sys.stderr)
+    names = pick_sections(argv, SECTIONS)
+    if names is None:
         return 2
     # A SIGTERM (from `python -m bench` on a timeout) unwinds: servers stop, databases drop.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

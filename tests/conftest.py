@@ -27,12 +27,13 @@ Helpers (import as `tests.helpers.X`):
   `insert_dataset(session, columns)`, `records(first, last)`, `wait_for_run(factory, id)`.
 - proxy: `TcpProxy(5432)`, a link to PostgreSQL that a test can cut (an outage for one
   client without stopping the shared server).
+- redis_db: `reserved_redis_db()` yields the URL of a Redis database no other test or
+  benchmark holds (what `broker_url` uses).
 """
 
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -40,17 +41,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from descent_server.db.migrate import upgrade
 from descent_server.db.session import get_engine, make_engine, reset_engine
 from descent_server.settings import Settings, get_settings
+from tests.helpers.redis_db import reserved_redis_db
 
 PG_HOST = "127.0.0.1:5432"
 PG_ADMIN = f"postgresql://postgres@{PG_HOST}/postgres"
-REDIS_HOST = "redis://127.0.0.1:6379"
-REDIS_MARKER = "descent:test:reserved"
 
 
 def pg_url(name: str) -> str:
@@ -130,27 +129,8 @@ def broker_url(database_url: str) -> Iterator[str]:
     if database_url.startswith("sqlite"):
         yield ""
         return
-    client, number = _reserve_redis_db()
-    try:
-        yield f"{REDIS_HOST}/{number}"
-    finally:
-        client.flushdb()  # also drops the marker: the number is free again
-        client.close()
-
-
-def _reserve_redis_db() -> tuple[redis.Redis, int]:
-    numbers = list(range(1, 16))
-    random.shuffle(numbers)
-    token = f"{os.getpid()}-{uuid.uuid4().hex}"
-    for number in numbers:
-        client = redis.Redis.from_url(f"{REDIS_HOST}/{number}")
-        if client.set(REDIS_MARKER, token, nx=True, ex=3600):
-            for key in client.scan_iter():
-                if key != REDIS_MARKER.encode():
-                    client.delete(key)
-            return client, number
-        client.close()
-    raise RuntimeError("no free Redis database (1..15) for this test")
+    with reserved_redis_db() as url:
+        yield url
 
 
 @pytest.fixture
