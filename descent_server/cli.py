@@ -32,10 +32,32 @@ def dev(
     data_dir: Annotated[
         Path | None, typer.Option(help="Where the SQLite file and broker live [DESCENT_DATA_DIR].")
     ] = None,
+    allow_remote_no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote-no-auth",
+            help="Serve a non-loopback --host without --auth (anyone who can reach it is you).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the API and a real worker on SQLite with a file broker (zero set-up)."""
     from descent_server import embedded
 
+    if not auth and not embedded.is_loopback(host):
+        if not allow_remote_no_auth:
+            typer.echo(
+                f"refusing to serve {host} without --auth: anyone who can reach it could read, "
+                "train and delete everything. Add --auth (and create a key with "
+                "`descent-server keys create --owner NAME`), listen on 127.0.0.1, or pass "
+                "--allow-remote-no-auth if this network is really yours alone.",
+                err=True,
+            )
+            raise typer.Exit(2)
+        typer.echo(
+            f"WARNING: serving {host} with auth OFF (--allow-remote-no-auth): every client "
+            "that can reach this port can read, train and delete everything.",
+            err=True,
+        )
     embedded.serve(
         host=host,
         port=port,

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
 
     # Limits, enforced before the work is done.
     max_upload_bytes: int = 50 * 1024 * 1024
-    max_request_bytes: int = 50 * 1024 * 1024
+    max_request_bytes: int = 1024 * 1024  # every JSON body (uploads have their own limit)
     max_rows: int = 1_000_000
     max_columns: int = 100
     max_field_length: int = 256
@@ -57,6 +57,31 @@ class Settings(BaseSettings):
     submit_rate_per_minute: int = 600  # run submissions per key
     history_page_limit: int = 10_000
     plot_cache_entries: int = 256
+
+    # Cost bounds: what one request or run may cost, checked before the work starts.
+    # Pictures render in a pool of their own processes, never in the request threadpool.
+    render_processes: int = 2
+    render_timeout_s: float = 30.0  # a render still going by then is killed: 503
+    render_per_owner: int = 2  # concurrent renders (queued or drawing) per owner
+    max_render_pixels: int = 50_000_000  # width x height x frames of one picture
+    # Predict: rows x parameters of one request, computed in float32 batches.
+    max_predict_rows: int = 10_000  # a 1 MB body holds ~100k numbers: parsing them is the cost
+    max_predict_cells: int = 200_000_000  # rows x model parameters
+    predict_batch_rows: int = 4096
+    # A run's estimated cost: rows x parameters x epochs (multiply-adds), refused above.
+    max_run_cost: float = 5e12
+    max_run_stored_bytes: int = 512 * 1024 * 1024  # history incl. weights: "full"
+    task_soft_time_limit_s: int = 6 * 3600  # the run fails as "time_limit" after this
+    task_time_limit_s: int = 6 * 3600 + 60  # the pool child is killed after this
+    cancel_check_s: float = 0.5  # cancel is checked inside an epoch at least this often
+    history_page_bytes: int = 32 * 1024 * 1024  # a history page's rows (weights "full": fewer)
+    # Per-owner quotas and shared (database-backed, all processes) rate limits.
+    max_owner_dataset_bytes: int = 2 * 1024 * 1024 * 1024  # uploaded datasets, stored
+    max_owner_stored_bytes: int = 20 * 1024 * 1024 * 1024  # run histories, estimated
+    upload_rate_per_minute: int = 30
+    export_rate_per_minute: int = 60  # data.csv, history csv, model downloads
+    render_rate_per_minute: int = 300
+    predict_rate_per_minute: int = 300
 
     def resolved_database_url(self) -> str:
         """Return the database URL, defaulting to the embedded SQLite file."""

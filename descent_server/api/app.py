@@ -8,12 +8,15 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from descent_server.api import errors
+from descent_server.api.auth import AuthGateMiddleware
+from descent_server.api.headers import SecurityHeadersMiddleware
 from descent_server.api.limits import BodyLimitMiddleware
 from descent_server.api.metrics import MetricsMiddleware
 from descent_server.api.responses import JSONResponse
 from descent_server.api.routes import (
     dashboard,
     datasets,
+    docs,
     events,
     history,
     plots,
@@ -23,7 +26,6 @@ from descent_server.api.routes import (
 )
 from descent_server.api.schemas.datasets import DatasetCreate
 from descent_server.api.schemas.errors import ERROR_RESPONSES
-from descent_server.services.ratelimit import TokenBucket
 from descent_server.settings import get_settings
 
 # Multipart framing around an uploaded file: the upload limit applies to the file itself.
@@ -31,20 +33,27 @@ MULTIPART_OVERHEAD = 64 * 1024
 
 
 def create_app() -> FastAPI:
-    """Build the API: routes, one error handler, body limits, CORS, metrics."""
+    """Build the API: routes, one error handler, auth gate, body limits, headers, CORS."""
     settings = get_settings()
     app = FastAPI(
         title="descent",
         version="1.0",
         description="Training as a service: watch gradient descent and MLPs learn.",
         default_response_class=JSONResponse,
+        docs_url=None,  # served by routes/docs.py from our own files
+        redoc_url=None,
     )
-    app.state.submit_bucket = TokenBucket(settings.submit_rate_per_minute)
     errors.install(app)
     app.include_router(service.router)
     for module in (datasets, runs, history, plots, events, sweeps):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.include_router(dashboard.router)
+    app.include_router(docs.router)
+    # Added innermost first. A request meets: CORS, security headers, metrics, the body limit
+    # (a declared Content-Length over it: 413 at once), then the auth gate (401 before any
+    # of the body is read), and only then a route that parses the body.
+    if settings.auth_enabled:
+        app.add_middleware(AuthGateMiddleware)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_request_bytes,
@@ -52,6 +61,7 @@ def create_app() -> FastAPI:
         upload_paths=frozenset({"/v1/datasets"}),
     )
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -10,8 +10,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from descent_server.api import auth
+from descent_server.api.schemas.common import NO_CONTROL_CHARS
 from descent_server.db.session import session_factory
-from descent_server.services import keys
+from descent_server.services import ratelimit
 from descent_server.services.keys import Caller
 from descent_server.services.runs import Enqueue
 from descent_server.settings import get_settings
@@ -35,22 +37,19 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 async def get_caller(
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
     """Authenticate the Bearer key (401 if missing or unknown); auth off: the local owner."""
-    # Async and without the request's session, so that with auth off no threadpool hop is
-    # spent (a session dependency costs two); the key lookup blocks on the database, so it
-    # runs in the threadpool with a short session of its own.
+    # Async and without the request's session: with auth off no threadpool hop is spent, and
+    # with auth on the gate (api/auth.py) has already verified the key before the body was read.
     settings = get_settings()
     if not settings.auth_enabled:
         return Caller(owner=settings.local_owner, key_id=None)
-    key = credentials.credentials if credentials else None
-    return await run_in_threadpool(_verify_key, key)
-
-
-def _verify_key(key: str | None) -> Caller:
-    with session_factory() as session:
-        return keys.verify(session=session, key=key)
+    verified = getattr(request.state, auth.STATE_KEY, None)
+    if isinstance(verified, Caller):
+        return verified
+    return await auth.authenticate(credentials.credentials if credentials else None)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
@@ -74,9 +73,9 @@ def get_enqueue() -> Enqueue:
 EnqueueDep = Annotated[Enqueue, Depends(get_enqueue)]
 
 
-def limit_submissions(request: Request, caller: CallerDep) -> None:
-    """Spend one submission token of the caller's key (429 + Retry-After when empty)."""
-    request.app.state.submit_bucket.take(caller.key_id or caller.owner)
+async def limit_submissions(caller: CallerDep) -> None:
+    """Spend one of the owner's run submissions this minute, in every API process (429)."""
+    await run_in_threadpool(ratelimit.take, "submit", caller.owner)
 
 
 IdempotencyKey = Annotated[
@@ -84,6 +83,7 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         max_length=200,
+        pattern=NO_CONTROL_CHARS,
         description="Replays with the same key and body return the first result.",
     ),
 ]

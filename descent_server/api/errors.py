@@ -10,8 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
+from starlette.routing import get_route_path
 
 from descent_server.api.responses import JSONResponse
+from descent_server.api.schemas.common import CONTROL_CHAR_MSG, NO_CONTROL_CHARS
 from descent_server.services import errors
 
 log = logging.getLogger(__name__)
@@ -31,18 +33,18 @@ def handle(request: Request, exc: Exception) -> JSONResponse:
     """Map any exception to a JSON error body; never leak a traceback."""
     if isinstance(exc, errors.DomainError):
         status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
-        headers = (
-            {"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.RateLimited) else {}
-        )
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
         if isinstance(exc, errors.Unauthorized):
             headers["WWW-Authenticate"] = "Bearer"
         return JSONResponse({"detail": exc.detail}, status_code=status, headers=headers)
     if isinstance(exc, RequestValidationError):
         return JSONResponse({"detail": validation_detail(exc.errors())}, status_code=422)
     if isinstance(exc, HTTPException):
-        return JSONResponse(
-            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
-        )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
     if _database_down(exc):
         log.warning("database unavailable: %s", exc.__class__.__name__)
         return JSONResponse(
@@ -57,9 +59,31 @@ def handle(request: Request, exc: Exception) -> JSONResponse:
 def validation_detail(raw: Any) -> list[dict[str, Any]]:
     """Keep only loc and msg of each validation error (inputs may be huge or unserializable)."""
     return [
-        {"loc": [_loc_part(p) for p in error.get("loc", ())], "msg": str(error.get("msg"))}
+        {"loc": [_loc_part(p) for p in error.get("loc", ())], "msg": _message(error)}
         for error in raw
     ]
+
+
+def _message(error: Any) -> str:
+    """Return the error's message; a control character gets words, not the regex refusing it."""
+    ctx = error.get("ctx") or {}
+    if error.get("type") == "string_pattern_mismatch" and ctx.get("pattern") == NO_CONTROL_CHARS:
+        return CONTROL_CHAR_MSG
+    return str(error.get("msg"))
+
+
+def _allowed_methods(request: Request) -> str:
+    """Return every method some route serves on this path (Starlette names only the first's)."""
+    path = get_route_path(request.scope)
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        # FastAPI wraps included routers; their effective routes carry the full path.
+        inner = getattr(route, "effective_route_contexts", None)
+        for candidate in inner() if inner is not None else (route,):
+            regex = getattr(candidate, "path_regex", None)
+            if regex is not None and regex.match(path):
+                methods.update(getattr(candidate, "methods", None) or ())
+    return ", ".join(sorted(methods))
 
 
 def install(app: FastAPI) -> None:

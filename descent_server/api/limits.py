@@ -38,7 +38,10 @@ class BodyLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > limit:
                     # The one error handler turns this into a JSON 413 body.
-                    raise HTTPException(413, f"request body larger than {limit} bytes")
+                    # Connection: close, so that the rest of the body is not read to discard it.
+                    raise HTTPException(
+                        413, f"request body larger than {limit} bytes", {"Connection": "close"}
+                    )
             return message
 
         await self.app(scope, counted, send)

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -55,6 +56,8 @@ class Dataset(Base):
     columns: Mapped[list[Any]] = mapped_column(JSON)  # [{"name","dtype","min","max","n_unique"}]
     sha256: Mapped[str] = mapped_column(String(64))
     content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # npz, see codec
+    # len(content): what the owner's dataset quota counts.
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
     request_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -96,6 +99,8 @@ class Run(Base):
     device: Mapped[str | None] = mapped_column(String(200), default=None)
     backend: Mapped[str | None] = mapped_column(String(32), default=None)
     attempt: Mapped[int] = mapped_column(Integer, default=0)  # the lease: fences every write
+    # The history's estimated size at submit (services/cost.py): the owner's stored-bytes quota.
+    stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     version: Mapped[int] = mapped_column(Integer, default=1)  # bumped on every change: ETag
@@ -167,3 +172,16 @@ class Artifact(Base):
     # The epoch the content is the state after (MLP "weights": predict and resume from it).
     epoch: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RateLimit(Base):
+    """A shared token bucket per key ("submit:alice"), kept as the moment it is full again.
+
+    The generic cell rate algorithm: one atomic upsert per request (repository/quotas.py)
+    for every API process; rows whose bucket is full again are pruned.
+    """
+
+    __tablename__ = "rate_limit"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    full_at: Mapped[float] = mapped_column(Float)  # unix seconds

@@ -20,10 +20,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-HIDDEN_ACTIVATIONS = ("relu", "sigmoid", "tanh", "linear")
+HIDDEN_ACTIVATIONS = (
+    "relu", "sigmoid", "tanh", "linear", "elu", "selu", "gelu", "softplus", "swish",
+)  # fmt: skip
 OUTPUT_ACTIVATIONS = ("softmax", "sigmoid")
 LOSSES = ("categorical_crossentropy", "binary_crossentropy", "mse")
 _EPSILON = 1e-7  # Keras's backend epsilon, used where it clips probabilities
+# SELU's constants, as Keras (TensorFlow's and JAX's selu) defines them.
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -35,6 +40,17 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 def _softmax(z: np.ndarray) -> np.ndarray:
     e = np.exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
+
+
+def _elu(z: np.ndarray) -> np.ndarray:
+    # alpha = 1, Keras's default; expm1 of min(z, 0) so that large z never overflows.
+    return np.where(z > 0, z, np.expm1(np.minimum(z, 0.0)))
+
+
+def _normal_cdf(z: np.ndarray) -> np.ndarray:
+    from scipy.special import ndtr  # numpy has no erf; imported only where gelu is used
+
+    return np.asarray(ndtr(z))
 
 
 def activate(name: str, z: np.ndarray) -> np.ndarray:
@@ -49,6 +65,16 @@ def activate(name: str, z: np.ndarray) -> np.ndarray:
         return z
     if name == "softmax":
         return _softmax(z)
+    if name == "elu":
+        return _elu(z)
+    if name == "selu":
+        return _SELU_SCALE * np.where(z > 0, z, _SELU_ALPHA * np.expm1(np.minimum(z, 0.0)))
+    if name == "gelu":  # Keras's default is the exact form, x·Φ(x), not the tanh approximation
+        return z * _normal_cdf(z)
+    if name == "softplus":
+        return np.logaddexp(0.0, z)
+    if name == "swish":  # Keras's "swish" is silu: x·sigmoid(x)
+        return z * _sigmoid(z)
     raise ValueError(f"unknown activation {name!r}")
 
 
@@ -62,6 +88,17 @@ def activation_slope(name: str, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         return 1.0 - a * a
     if name == "linear":
         return np.ones_like(z)
+    if name == "elu":  # 1 at the kink (the exp branch), as TensorFlow and JAX take it
+        return np.where(z > 0, 1.0, a + 1.0)
+    if name == "selu":
+        return np.where(z > 0, _SELU_SCALE, a + _SELU_SCALE * _SELU_ALPHA)
+    if name == "gelu":  # Φ(x) + x·φ(x)
+        return _normal_cdf(z) + z * np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi)
+    if name == "softplus":
+        return _sigmoid(z)
+    if name == "swish":  # s + x·s·(1 - s)
+        s = _sigmoid(z)
+        return s * (1.0 + z * (1.0 - s))
     raise ValueError(f"unknown hidden activation {name!r}")
 
 

@@ -11,6 +11,7 @@ import functools
 import os
 import random
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -84,15 +85,15 @@ def layer_names(n_hidden: int) -> list[str]:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and the backend, so that fit's shuffling repeats exactly."""
+    """Seed Python, numpy and the backend, so that whatever draws from them repeats exactly."""
     keras = keras_module()
     backend = keras.backend.backend()
     if backend == "tensorflow":
-        keras.utils.set_random_seed(seed)  # also seeds tf.data's shuffle
+        keras.utils.set_random_seed(seed)
         return
     # keras.utils.set_random_seed imports TensorFlow whenever it is installed, to seed tf.data:
-    # ~450 MB and seconds that a JAX or PyTorch worker never uses. Their fit shuffles with
-    # numpy's global generator, and build_model's initialisers carry their own seeds.
+    # ~450 MB and seconds that a JAX or PyTorch worker never uses. Batches are ordered by
+    # epoch_batches, and build_model's initialisers carry their own seeds.
     random.seed(seed)
     np.random.seed(seed)
     if backend == "torch":
@@ -151,6 +152,98 @@ def get_weights(model: Any) -> list[Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         return [ops.convert_to_numpy(v.value) for v in model.weights]
+
+
+def optimizer_state(model: Any) -> list[np.ndarray]:
+    """Return the compiled model's optimizer variables (step count, moments...) as numpy."""
+    ops = keras_module().ops
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # as in get_weights
+        return [ops.convert_to_numpy(v.value) for v in model.optimizer.variables]
+
+
+def set_optimizer_state(model: Any, values: list[np.ndarray]) -> None:
+    """Restore what optimizer_state() returned into the compiled model's optimizer."""
+    optimizer = model.optimizer
+    if not optimizer.built:  # fit builds it on its first step; its variables must exist now
+        optimizer.build(model.trainable_variables)
+    variables = optimizer.variables
+    shapes = [tuple(v.shape) for v in variables]
+    if shapes != [np.shape(x) for x in values]:
+        raise ValueError(f"optimizer state of shapes {shapes} expected")
+    for variable, value in zip(variables, values, strict=True):
+        variable.assign(value)
+
+
+def epoch_batches(
+    model: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    order: Callable[[int], np.ndarray],
+    epochs: range,
+) -> tuple[dict[str, Any], list[Any]]:
+    """Return (fit's data arguments, callbacks): epoch e's mini-batches follow the rows order(e).
+
+    Keras's own shuffle draws from a generator whose state is not ours to save (tf.data's
+    on TensorFlow, numpy's or torch's global one elsewhere), so a resumed fit would see other
+    batches; an order that is a function of the epoch alone repeats exactly. `epochs` are
+    fit's (0-based, initial_epoch first); pass fit `shuffle=False` and the callbacks.
+    """
+    steps = -(-len(x) // batch_size)
+    if keras_module().backend.backend() == "tensorflow" and steps % model.steps_per_execution == 0:
+        # One tf.data pipeline for all epochs (a generator costs a Python call per batch, a
+        # fresh iterator per epoch more): fit must take exactly `steps` batches per epoch,
+        # which it does when each backend call runs a divisor of them.
+        return {"x": _tf_epochs(x, y, batch_size, order, epochs), "steps_per_epoch": steps}, []
+    return _py_epochs(x, y, batch_size, order)
+
+
+def _tf_epochs(
+    x: np.ndarray, y: np.ndarray, batch_size: int, order: Callable[[int], np.ndarray], epochs: range
+) -> Any:
+    import tensorflow as tf
+
+    xs, ys, n = tf.constant(x), tf.constant(y), len(x)
+
+    def rows(epoch: Any) -> Any:  # one call into numpy per epoch
+        found = tf.numpy_function(
+            lambda e: np.asarray(order(int(e)), dtype=np.int64), [epoch], tf.int64, stateful=False
+        )
+        return tf.data.Dataset.from_tensor_slices(tf.ensure_shape(found, [n])).batch(batch_size)
+
+    return (
+        tf.data.Dataset.range(epochs.start, epochs.stop)
+        .flat_map(rows)
+        .map(lambda i: (tf.gather(xs, i), tf.gather(ys, i)))
+        .prefetch(2)
+    )
+
+
+def _py_epochs(
+    x: np.ndarray, y: np.ndarray, batch_size: int, order: Callable[[int], np.ndarray]
+) -> tuple[dict[str, Any], list[Any]]:
+    keras = keras_module()
+
+    class Batches(keras.utils.PyDataset):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            super().__init__()  # one worker, no threads: batches are made in order
+            self.rows = np.arange(len(x))
+
+        def __len__(self) -> int:
+            return -(-len(x) // batch_size)
+
+        def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+            rows = self.rows[i * batch_size : (i + 1) * batch_size]
+            return x[rows], y[rows]
+
+    class Reorder(keras.callbacks.Callback):  # type: ignore[misc,name-defined]
+        # Keras calls this before it reads the epoch's first batch.
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            data.rows = order(epoch)
+
+    data = Batches()
+    return {"x": data}, [Reorder()]
 
 
 def predict(model: Any, x: Any, chunk: int = 65_536) -> Any:

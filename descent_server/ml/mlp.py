@@ -1,6 +1,7 @@
 """The MLP classifier engine: Keras 3 trains, every epoch is recorded as it happens.
 
-One `model.fit` runs all epochs (one backend call per epoch: steps_per_execution); a Keras
+One `model.fit` runs all epochs (one backend call per epoch, or per ~cancel_check_s of work
+for big epochs, so a cancel lands inside them: steps_per_execution); a Keras
 callback records each epoch at its end (validation metrics, per-layer weight norms, gradient
 norms by our own numpy backpropagation, the decision-boundary snapshot as one batched forward
 pass over the grid) and stops fit when asked. Forward passes over small work run in numpy on
@@ -44,7 +45,8 @@ from descent_server.ml.mlp_data import (
     snapshot_points,
     split_rows,
 )
-from descent_server.ml.mlp_model import MLPModel, Normalizer
+from descent_server.ml.mlp_model import MLPModel, Normalizer, TrainingState
+from descent_server.ml.regression import epoch_order
 from descent_server.ml.types import EpochRecord, InvalidData, OnEpoch, ShouldStop
 
 __all__ = [
@@ -54,6 +56,12 @@ __all__ = [
 ]  # fmt: skip
 
 GRAD_ROWS = 2000  # gradient norms use at most this many training rows (a fixed random subset)
+# Cancel inside an epoch: fit runs `steps_per_execution` batches per backend call and checks
+# should_stop between calls, so a call is sized to take about cancel_check_s by this estimate
+# of a CPU step (fixed overhead + forward and backward multiply-adds); faster devices check
+# more often than needed, which costs little.
+STEP_OVERHEAD_S = 1e-4
+MULTIPLY_ADD_S = 5e-9  # per sample and parameter, forward + backward + update (batch 1)
 NUMPY_FORWARD_WORK = 50_000_000  # rows × parameters up to which numpy does forward passes
 DIVERGENCE_FACTOR = 1e6  # a loss this many times the first recorded one has diverged
 OnModel = Callable[[int, MLPModel], None]
@@ -118,7 +126,7 @@ class _Recorder:
                  train: Split, val: Split | None, grad: tuple[np.ndarray, np.ndarray],
                  grid: np.ndarray | None, n_params: int,
                  on_epoch: OnEpoch | None, should_stop: ShouldStop | None,
-                 make_model: Callable[[list[np.ndarray], list[np.ndarray]], MLPModel],
+                 make_model: Callable[..., MLPModel],
                  on_model: OnModel | None) -> None:  # fmt: skip
         self.model, self.config, self.names = model, config, names
         self.output, self.loss, self.n_params = output, loss, n_params
@@ -128,6 +136,7 @@ class _Recorder:
         self.history: list[EpochRecord] = []
         self.weights: tuple[list[np.ndarray], list[np.ndarray]] | None = None
         self.status = "succeeded"
+        self.mid_epoch = False  # cancelled inside an epoch: that partial epoch is not recorded
         self.seconds = {"record": 0.0, "snapshot": 0.0}
 
     def record(self, epoch: int, logs: dict[str, Any] | None) -> bool:
@@ -177,7 +186,7 @@ class _Recorder:
         if self.on_epoch is not None:
             self.on_epoch(record)
         if self.on_model is not None:
-            self.on_model(epoch, self.make_model(kernels, biases))
+            self.on_model(epoch, self.make_model(kernels, biases, epoch))  # with its state
         if self.should_stop is not None and self.should_stop():
             self.status = "cancelled"
             return True
@@ -234,13 +243,35 @@ def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _callback(keras: Any, recorder: _Recorder) -> Any:
+def _callback(
+    keras: Any, recorder: _Recorder, should_stop: ShouldStop | None, check_s: float
+) -> Any:
     class EpochRecorder(keras.callbacks.Callback):
+        checked = time.monotonic()
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            # After each backend call (steps_per_execution batches), at most every check_s.
+            now = time.monotonic()
+            if should_stop is None or now - self.checked < check_s:
+                return
+            self.checked = now
+            if should_stop():
+                recorder.status, recorder.mid_epoch = "cancelled", True
+                self.model.stop_training = True
+
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            if recorder.mid_epoch:  # fit still ends the broken epoch: it is not one
+                return
             if recorder.record(epoch + 1, logs or {}):
                 self.model.stop_training = True
 
     return EpochRecorder()
+
+
+def steps_per_execution(steps: int, batch_size: int, n_params: int, cancel_check_s: float) -> int:
+    """Return how many batches one backend call runs: about cancel_check_s of work, 1..steps."""
+    step_s = STEP_OVERHEAD_S + MULTIPLY_ADD_S * batch_size * n_params
+    return max(1, min(steps, int(cancel_check_s / step_s)))
 
 
 def train_mlp(
@@ -254,11 +285,13 @@ def train_mlp(
     on_model: OnModel | None = None,
     initial_model: MLPModel | None = None,
     start_epoch: int = 0,
+    cancel_check_s: float = 0.5,
 ) -> MLPResult:
     """Train an MLP classifier on X (n, d) and class indices y, recording every epoch.
 
     on_model(epoch, model) gets the weights after each recorded epoch (for a weights artifact);
     initial_model + start_epoch resume a run: no epoch-0 record, epochs start_epoch+1.. follow.
+    should_stop is also polled inside an epoch, at most every cancel_check_s.
     """
     started = time.perf_counter()
     x, labels = check_data(X, y, classes)
@@ -272,11 +305,12 @@ def train_mlp(
         raise InvalidData(
             f'weights="full" allows up to {MAX_FULL_WEIGHTS} parameters, not {n_params}'
         )
-    seed = (
-        config.seed
-        if config.seed is not None
-        else int(np.random.SeedSequence().generate_state(1)[0] >> 1)
-    )
+    state = initial_model.state if initial_model is not None else None
+    if state is not None and state.epoch != start_epoch:
+        raise ValueError(f"the training state is of epoch {state.epoch}, not {start_epoch}")
+    seed = state.seed if state is not None else config.seed  # resumed: the seed used then
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
     normalizer = initial_model.normalizer if initial_model else Normalizer.fit(config.normalize, x)
     xn = normalizer.apply(x)
     targets = labels[:, None].astype(np.float64) if n_out == 1 else np.eye(k)[labels]
@@ -293,15 +327,21 @@ def train_mlp(
         optimizer=kb.make_optimizer(config.optimizer, config.learning_rate, config.momentum),
         loss=loss,
         metrics=[kb.accuracy_metric(n_out)],
-        steps_per_execution=steps,  # one backend call per epoch instead of one per batch
+        # One backend call per epoch for small work, instead of one per batch; big epochs
+        # are split so that cancel is seen within about cancel_check_s.
+        steps_per_execution=steps_per_execution(steps, config.batch_size, n_params, cancel_check_s),
     )
     if initial_model is not None:
         model.set_weights(_interleave(initial_model.kernels, initial_model.biases))
+    if state is not None:  # an exact resume: the optimizer goes on where it was
+        kb.set_optimizer_state(model, state.optimizer)
 
-    def make_model(kernels: list[np.ndarray], biases: list[np.ndarray]) -> MLPModel:
-        return MLPModel(
-            list(kernels), list(biases), config.activation, output, normalizer, list(classes)
-        )
+    def make_model(kernels: list[np.ndarray], biases: list[np.ndarray],
+                   epoch: int | None = None) -> MLPModel:  # fmt: skip
+        # With the epoch just trained: the model to resume from carries the optimizer's state.
+        now = None if epoch is None else TrainingState(epoch, seed, kb.optimizer_state(model))
+        return MLPModel(list(kernels), list(biases), config.activation, output, normalizer,
+                        list(classes), state=now)  # fmt: skip
 
     grad_rows = np.random.default_rng(seed).permutation(train)[:GRAD_ROWS]
     extent = snapshot_extent(x) if d == 2 and config.snapshot_every > 0 and k <= 256 else None
@@ -320,11 +360,14 @@ def train_mlp(
     with _one_blas_thread():
         stop = recorder.record(0, None) if start_epoch == 0 else False
         if not stop and config.epochs > start_epoch:
+            # Batches in an order drawn per (seed, epoch): a resumed fit repeats them exactly.
+            feed, reorder = kb.epoch_batches(
+                model, x32[train], targets[train].astype(np.float32), config.batch_size,
+                lambda e: epoch_order(seed, e + 1, train.size), range(start_epoch, config.epochs),
+            )  # fmt: skip
             model.fit(
-                x32[train], targets[train].astype(np.float32),
-                batch_size=config.batch_size, epochs=config.epochs, initial_epoch=start_epoch,
-                steps_per_epoch=steps,  # lets Keras build one data iterator per epoch, not two
-                shuffle=True, verbose=0, callbacks=[_callback(keras, recorder)],
+                **feed, epochs=config.epochs, initial_epoch=start_epoch, shuffle=False, verbose=0,
+                callbacks=[*reorder, _callback(keras, recorder, should_stop, cancel_check_s)],
             )  # fmt: skip
 
     if recorder.weights is not None:
@@ -333,7 +376,7 @@ def train_mlp(
         kernels, biases = initial_model.kernels, initial_model.biases
     else:  # the very first record (epoch 0) was not finite
         raise InvalidData("the model's loss was not finite at the start of training")
-    if recorder.status == "diverged":
+    if recorder.status == "diverged" or recorder.mid_epoch:  # back to the last recorded epoch
         model.set_weights(_interleave(kernels, biases))
     last = recorder.history[-1] if recorder.history else None
     device, backend = device_info()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -13,6 +13,7 @@ from descent_server.ml.backprop import Network
 
 NORMALIZE_KINDS = ("minmax", "standard", "none")
 _FORMAT = 1
+_STATE_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,39 @@ def _jsonable(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class TrainingState:
+    """What the rest of a run depends on besides its weights, as of the end of `epoch`.
+
+    With the weights of that epoch it makes a resume exact: the optimizer's variables (step
+    count, momentums, Adam's and RMSprop's moment estimates) and the seed, from which the
+    validation split, the gradient-norm rows and every epoch's batch order are drawn.
+    """
+
+    epoch: int
+    seed: int
+    optimizer: list[np.ndarray]  # Keras's optimizer.variables, in their order
+
+    def to_bytes(self) -> bytes:
+        """Serialise to an .npz archive (no pickle)."""
+        meta = {"format": _STATE_FORMAT, "epoch": self.epoch, "seed": self.seed}
+        arrays = {"meta": np.array(json.dumps(meta))}
+        arrays.update({f"optimizer_{i}": v for i, v in enumerate(self.optimizer)})
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub types allow_pickle
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TrainingState:
+        """Load a state written by to_bytes()."""
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            meta = json.loads(str(npz["meta"]))
+            if meta.get("format") != _STATE_FORMAT:
+                raise ValueError(f"unknown training state format {meta.get('format')!r}")
+            variables = [npz[f"optimizer_{i}"] for i in range(len(npz.files) - 1)]
+            return cls(int(meta["epoch"]), int(meta["seed"]), variables)
+
+
+@dataclass(frozen=True)
 class MLPModel:
     """Dense-layer weights plus what is needed to use them on raw data."""
 
@@ -58,6 +92,9 @@ class MLPModel:
     output: str
     normalizer: Normalizer
     classes: list[Any]
+    # Set on the models a training run hands out per epoch (to resume from); never serialised
+    # with the weights, which stay what predict needs.
+    state: TrainingState | None = field(default=None, repr=False)
 
     @property
     def network(self) -> Network:

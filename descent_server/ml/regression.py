@@ -49,6 +49,7 @@ Gradient = Literal["course", "exact"]
 Status = Literal["succeeded", "diverged", "cancelled"]
 # advance(epoch, w, b) -> (w, b, loss): one epoch of updates, then the loss at the new params.
 Advance = Callable[[int, Any, float], tuple[Any, float, float]]
+CHECK_ROWS = 4096  # mini-batch epochs check should_stop about every this many rows
 
 __all__ = [
     "Analysis",
@@ -200,7 +201,7 @@ def train_regression(
     step = config.learning_rate * (2.0 if config.gradient == "exact" else 1.0)
     loss0 = quad.loss(w, b)
     if config.batch_size is not None and config.batch_size < len(target):
-        advance = _minibatch_advance(Xn, target, quad, step, config)
+        advance = _minibatch_advance(Xn, target, quad, step, config, should_stop)
     elif quad.d == 1:
         # One feature: the state is a Python float, not a 1-element array.
         advance = _scalar_advance(quad, step)
@@ -241,17 +242,31 @@ def _vector_advance(quad: Quadratic, step: float) -> Advance:
     return advance
 
 
+class _Stopped(Exception):
+    """should_stop() said yes in the middle of an epoch (that epoch is not recorded)."""
+
+
 def _minibatch_advance(
-    X: np.ndarray, y: np.ndarray, quad: Quadratic, step: float, config: RegressionConfig
+    X: np.ndarray,
+    y: np.ndarray,
+    quad: Quadratic,
+    step: float,
+    config: RegressionConfig,
+    should_stop: ShouldStop | None = None,
 ) -> Advance:
     """Shuffled mini-batches; the full-data loss of each row still comes from `quad`."""
     base = epoch_seed_base(config.seed)
     size = config.batch_size or len(y)
+    # Cancel is also checked inside an epoch, every ~CHECK_ROWS rows: an epoch of many
+    # small batches can take minutes, and should_stop is a cheap flag read.
+    check_every = max(1, CHECK_ROWS // size) * size
 
     def advance(epoch: int, w: np.ndarray, b: float) -> tuple[np.ndarray, float, float]:
         order = epoch_order(base, epoch, len(y))
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is caught by the caller
             for start in range(0, len(y), size):
+                if should_stop is not None and start % check_every == 0 and start and should_stop():
+                    raise _Stopped
                 idx = order[start : start + size]
                 xb = X[idx]
                 err = xb.dot(w) + b - y[idx]
@@ -283,7 +298,11 @@ def _descend(
         if should_stop is not None and should_stop():
             status = "cancelled"
             break
-        w, b, loss = advance(epoch + 1, w, b)
+        try:
+            w, b, loss = advance(epoch + 1, w, b)
+        except _Stopped:  # mid-epoch: the epochs recorded so far stand
+            status = "cancelled"
+            break
         if not math.isfinite(loss):
             status = "diverged"
             break

@@ -87,10 +87,13 @@ def default_axes(
         if math.isfinite(pa) and math.isfinite(pb):
             half_a = max(half_a, 1.05 * abs(pa - a_opt))
             half_b = max(half_b, 1.05 * abs(pb - b_opt))
-    return (
-        np.linspace(a_opt - half_a, a_opt + half_a, n),
-        np.linspace(b_opt - half_b, b_opt + half_b, n),
-    )
+    a = np.linspace(a_opt - half_a, a_opt + half_a, n)
+    b = np.linspace(b_opt - half_b, b_opt + half_b, n)
+    # Data near float64's limits (or a start far out) has no grid of finite numbers.
+    spans = np.array([a[-1] - a[0], b[-1] - b[0]])
+    if not (np.isfinite(a).all() and np.isfinite(b).all() and np.isfinite(spans).all()):
+        raise InvalidData("the data's scale is too large for a loss-surface grid")
+    return a, b
 
 
 def surface_from_spec(
@@ -113,8 +116,8 @@ def _axis(spec: Mapping[str, Any], name: str) -> np.ndarray:
         lo, hi = float(lo), float(hi)
     except (KeyError, TypeError, ValueError):
         raise ValueError(f"loss_surface.{name} must be [min, max, n]") from None
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-        raise ValueError(f"loss_surface.{name} needs finite min < max")
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi and math.isfinite(hi - lo)):
+        raise ValueError(f"loss_surface.{name} needs finite min < max, a finite span apart")
     if isinstance(n, bool) or not isinstance(n, int) or not 2 <= n <= MAX_AXIS_POINTS:
         raise ValueError(f"loss_surface.{name} needs an integer n in [2, {MAX_AXIS_POINTS}]")
     return np.linspace(lo, hi, n)
@@ -124,4 +127,11 @@ def _quadratic(x: ArrayLike, y: ArrayLike) -> Quadratic:
     features, target = check_data(x, y)
     if features.shape[1] != 1:
         raise InvalidData("a loss surface needs exactly one feature")
-    return Quadratic.from_data(features, target)
+    # The loss sums squares of the values: past this scale the sums overflow float64.
+    limit = math.sqrt(float(np.finfo(np.float64).max) / (4 * len(target)))
+    if max(float(np.abs(features).max()), float(np.abs(target).max())) > limit:
+        raise InvalidData("the data's scale is too large for a loss surface")
+    try:
+        return Quadratic.from_data(features, target)
+    except np.linalg.LinAlgError:
+        raise InvalidData("the data's scale is too large for a loss surface") from None

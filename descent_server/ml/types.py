@@ -32,7 +32,10 @@ OnEpoch = Callable[[EpochRecord], None]
 """Progress callback: called once per recorded epoch, in order, epoch 0 first."""
 
 ShouldStop = Callable[[], bool]
-"""Polled between epochs; returning True stops training cleanly (status `cancelled`)."""
+"""Polled between epochs and inside long ones; True stops training (status `cancelled`).
+
+Stopped inside an epoch, that partial epoch is not recorded: the history ends at the last
+whole epoch and the model returned is that epoch's."""
 
 
 class InvalidData(ValueError):

@@ -24,7 +24,7 @@ from descent_server.db.models import Artifact, Run, Snapshot, utcnow
 from descent_server.db.session import json_dumps
 from descent_server.ml.types import EpochRecord
 from descent_server.repository import downsampling
-from descent_server.repository.leases import fenced_update
+from descent_server.repository.leases import db_now, fenced_update
 
 METRICS = ("loss", "val_loss", "accuracy", "val_accuracy")
 EXTRA = ("params", "grad_norms", "weight_norms")
@@ -90,15 +90,13 @@ def append_epochs(
     run_id: str,
     attempt: int,
     records: Sequence[EpochRecord],
-    *,
-    now: datetime | None = None,
 ) -> bool:
     """Store a batch of epochs (and their snapshots) if `attempt` holds the run; else False.
 
     Also moves run.progress_epoch, run.metrics, the heartbeat and run.version, in the caller's
     transaction. Epochs already stored are overwritten (a restarted attempt wins).
     """
-    now = now or utcnow()
+    now = db_now(session)  # the heartbeat: the database's clock, as every lease time is
     if not records:
         return fenced_update(session, run_id, attempt, heartbeat_at=now)
     last = max(records, key=lambda r: r.epoch)
@@ -345,7 +343,8 @@ def put_artifact(
     epoch: int | None = None,
 ) -> bool:
     """Store (or replace) a run's file; with `attempt`, only while that attempt holds the run."""
-    if attempt is not None and not fenced_update(session, run_id, attempt, heartbeat_at=utcnow()):
+    beat = db_now(session)
+    if attempt is not None and not fenced_update(session, run_id, attempt, heartbeat_at=beat):
         return False
     values: dict[str, Any] = {"run_id": run_id, "name": name, "media_type": media_type}
     values.update(content=content, epoch=epoch)

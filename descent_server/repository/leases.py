@@ -4,17 +4,22 @@ Each function is one conditional UPDATE (compare-and-set), so two workers or a w
 the sweeper never both win, on SQLite and PostgreSQL alike. None of them commits: the caller
 owns the transaction. `version` is bumped on every change a client can see (not on a bare
 heartbeat, which no API field shows).
+
+Every lease time (heartbeat, claim, release, enqueue stamp) is the database's clock, written
+and compared inside the same statement: workers on machines whose clocks disagree cannot make
+a live lease look stale, nor a dead one look fresh. No Python clock is read here.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
-from descent_server.db.models import Run, utcnow
+from descent_server.db.models import Run
 from descent_server.settings import get_settings
 
 FINAL_STATUSES = ("succeeded", "diverged", "failed", "cancelled")
@@ -32,9 +37,22 @@ def fenced_update(session: Session, run_id: str, attempt: int, **values: Any) ->
     return session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
 
 
-def _claimable(now: datetime, lease_timeout_s: float) -> Any:
-    stale_before = now - timedelta(seconds=lease_timeout_s)
-    stale = or_(Run.heartbeat_at.is_(None), Run.heartbeat_at < stale_before)
+def db_now(session: Session, offset_s: float = 0.0) -> ColumnElement[Any]:
+    """Return SQL for the database's current UTC time, shifted by `offset_s` seconds."""
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLAlchemy stores SQLite datetimes as UTC text 'YYYY-MM-DD HH:MM:SS.ffffff'; this is
+        # the same text (%f is SS.mmm), so stored and computed times compare as strings.
+        return func.strftime("%Y-%m-%d %H:%M:%f000", "now", f"{offset_s:+.6f} seconds")
+    return func.now() + timedelta(seconds=offset_s)  # timestamptz, the server's clock
+
+
+def _stale(session: Session, timeout_s: float) -> ColumnElement[bool]:
+    """True for a heartbeat older than `timeout_s` by the database's clock (or none at all)."""
+    return or_(Run.heartbeat_at.is_(None), Run.heartbeat_at < db_now(session, -timeout_s))
+
+
+def _claimable(session: Session, lease_timeout_s: float) -> Any:
+    stale = _stale(session, lease_timeout_s)
     return or_(Run.status == "queued", and_(Run.status == "running", stale))
 
 
@@ -44,7 +62,6 @@ def claim(
     *,
     lease_timeout_s: float | None = None,
     max_attempts: int | None = None,
-    now: datetime | None = None,
 ) -> int | None:
     """Take the lease of a queued (or abandoned running) run; return the new attempt or None.
 
@@ -54,8 +71,8 @@ def claim(
     settings = get_settings()
     lease_timeout_s = settings.lease_timeout_s if lease_timeout_s is None else lease_timeout_s
     max_attempts = settings.max_attempts if max_attempts is None else max_attempts
-    now = now or utcnow()
-    claimable = and_(Run.id == run_id, _claimable(now, lease_timeout_s))
+    now = db_now(session)
+    claimable = and_(Run.id == run_id, _claimable(session, lease_timeout_s))
     attempt = session.execute(
         update(Run)
         .where(claimable, Run.attempt < max_attempts, Run.cancel_requested.is_(False))
@@ -78,7 +95,7 @@ def claim(
 
 
 def _close(
-    session: Session, where: Any, now: datetime, status: str = "failed", error: Any = None
+    session: Session, where: Any, now: Any, status: str = "failed", error: Any = None
 ) -> list[str]:
     values: dict[str, Any] = {"status": status, "finished_at": now, "version": Run.version + 1}
     if error is not None:
@@ -93,14 +110,12 @@ def _close(
     return [row[0] for row in rows]
 
 
-def heartbeat(
-    session: Session, run_id: str, attempt: int, *, now: datetime | None = None
-) -> bool | None:
+def heartbeat(session: Session, run_id: str, attempt: int) -> bool | None:
     """Renew the lease; return the cancel flag, or None if this attempt lost the lease."""
     flag = session.execute(
         update(Run)
         .where(Run.id == run_id, Run.attempt == attempt, Run.status == "running")
-        .values(heartbeat_at=now or utcnow())
+        .values(heartbeat_at=db_now(session))
         .returning(Run.cancel_requested)
         .execution_options(synchronize_session=False)
     ).scalar_one_or_none()
@@ -124,13 +139,11 @@ def finish(
     status: str,
     result: dict[str, Any] | None = None,
     error: dict[str, Any] | None = None,
-    *,
-    now: datetime | None = None,
 ) -> bool:
     """Set the final status (and result or error) if `attempt` still holds the lease."""
     if status not in FINAL_STATUSES:
         raise ValueError(f"not a final status: {status}")
-    now = now or utcnow()
+    now = db_now(session)
     return fenced_update(
         session,
         run_id,
@@ -142,6 +155,12 @@ def finish(
         heartbeat_at=now,
         version=Run.version + 1,
     )
+
+
+def fail_running(session: Session, run_id: str, error: dict[str, Any]) -> bool:
+    """Fail a running run whatever its attempt (its worker is gone for good); True if it did."""
+    return bool(_close(session, and_(Run.id == run_id, Run.status == "running"), db_now(session),
+                       error=error))  # fmt: skip
 
 
 def set_analysis(session: Session, run_id: str, attempt: int, analysis: dict[str, Any]) -> bool:
@@ -157,28 +176,30 @@ def set_device(session: Session, run_id: str, attempt: int, device: str, backend
 
 
 def find_unpicked_queued(
-    session: Session, *, older_than: datetime, limit: int = 500
+    session: Session, *, wait_s: float, limit: int = 500
 ) -> list[tuple[str, str]]:
-    """Return (id, queue) of queued runs enqueued (or created) before `older_than`."""
+    """Return (id, queue) of queued runs enqueued (or created) over `wait_s` seconds ago."""
     since = func.coalesce(Run.enqueued_at, Run.created_at)
     rows = session.execute(
         select(Run.id, Run.queue)
-        .where(Run.status == "queued", Run.cancel_requested.is_(False), since < older_than)
+        .where(
+            Run.status == "queued",
+            Run.cancel_requested.is_(False),
+            since < db_now(session, -wait_s),
+        )
         .order_by(since)
         .limit(limit)
     )
     return [(row.id, row.queue) for row in rows]
 
 
-def mark_enqueued(
-    session: Session, run_id: str, *, older_than: datetime, now: datetime | None = None
-) -> bool:
-    """Stamp enqueued_at on a still-unpicked queued run; False if it moved on meanwhile."""
+def mark_enqueued(session: Session, run_id: str, *, wait_s: float) -> bool:
+    """Stamp enqueued_at on a queued run still unpicked after `wait_s`; False if it moved on."""
     since = func.coalesce(Run.enqueued_at, Run.created_at)
     stmt = (
         update(Run)
-        .where(Run.id == run_id, Run.status == "queued", since < older_than)
-        .values(enqueued_at=now or utcnow())
+        .where(Run.id == run_id, Run.status == "queued", since < db_now(session, -wait_s))
+        .values(enqueued_at=db_now(session))
         .execution_options(synchronize_session=False)
     )
     return session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
@@ -193,15 +214,12 @@ def count_queued(session: Session) -> dict[str, int]:
 
 
 def find_stale_running(
-    session: Session, *, older_than: datetime, limit: int = 500
+    session: Session, *, lease_timeout_s: float, limit: int = 500
 ) -> list[tuple[str, int, str]]:
-    """Return (id, attempt, queue) of running runs whose heartbeat is older than `older_than`."""
+    """Return (id, attempt, queue) of running runs not heartbeating for `lease_timeout_s`."""
     rows = session.execute(
         select(Run.id, Run.attempt, Run.queue)
-        .where(
-            Run.status == "running",
-            or_(Run.heartbeat_at.is_(None), Run.heartbeat_at < older_than),
-        )
+        .where(Run.status == "running", _stale(session, lease_timeout_s))
         .limit(limit)
     )
     return [(row.id, row.attempt, row.queue) for row in rows]
@@ -212,21 +230,22 @@ def release_stale(
     run_id: str,
     attempt: int,
     *,
-    older_than: datetime,
+    lease_timeout_s: float | None = None,
     max_attempts: int | None = None,
-    now: datetime | None = None,
 ) -> str | None:
     """Take a dead attempt's lease back: "queued" to run again, "failed" past max_attempts.
 
     Returns None when the attempt heartbeated or finished meanwhile (nothing to do).
     """
-    max_attempts = get_settings().max_attempts if max_attempts is None else max_attempts
-    now = now or utcnow()
+    settings = get_settings()
+    max_attempts = settings.max_attempts if max_attempts is None else max_attempts
+    lease_timeout_s = settings.lease_timeout_s if lease_timeout_s is None else lease_timeout_s
+    now = db_now(session)
     stale = and_(
         Run.id == run_id,
         Run.attempt == attempt,
         Run.status == "running",
-        or_(Run.heartbeat_at.is_(None), Run.heartbeat_at < older_than),
+        _stale(session, lease_timeout_s),
     )
     if attempt >= max_attempts:
         return "failed" if _close(session, stale, now, error=WORKER_LOST) else None

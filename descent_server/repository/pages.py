@@ -28,7 +28,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, row_id = json.loads(raw)
-        return datetime.fromisoformat(created), str(row_id)
+        row_id = str(row_id)
+        # Ids are short and printable; a NUL in a query parameter is an error in PostgreSQL.
+        if len(row_id) > 64 or any(ord(char) < 0x20 or ord(char) == 0x7F for char in row_id):
+            raise ValueError("not an id")
+        return datetime.fromisoformat(created), row_id
     except (ValueError, TypeError, binascii.Error) as exc:
         raise BadCursor("invalid cursor") from exc
 

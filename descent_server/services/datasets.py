@@ -6,7 +6,7 @@ import csv
 import hashlib
 import io
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,12 +16,18 @@ from descent_server.db.models import Dataset
 from descent_server.ml.datasets import BUILTINS, load_builtin
 from descent_server.repository import datasets as repo
 from descent_server.repository.pages import BadCursor
-from descent_server.services import dataset_codec, idempotency
+from descent_server.services import dataset_codec, idempotency, quotas
 from descent_server.services.errors import Conflict, InvalidInput, NotFound, TooLarge
-from descent_server.services.tabular import Limits, parse_csv, parse_json_columns
+from descent_server.services.tabular import (
+    Limits,
+    escape_formula,
+    parse_csv,
+    parse_json_columns,
+)
 from descent_server.settings import get_settings
 
 BUILTIN_PREFIX = "builtin:"
+CSV_BLOCK_ROWS = 10_000  # rows formatted at a time by the data.csv export
 
 
 def upload_limits() -> Limits:
@@ -36,6 +42,7 @@ def create_from_csv(
     """Parse and store an uploaded CSV; return (dataset, created): False on a replay."""
     if len(data) > get_settings().max_upload_bytes:
         raise TooLarge(f"upload larger than {get_settings().max_upload_bytes} bytes")
+    quotas.check_dataset_room(session=session, owner=owner)  # before the costly parse
     columns = parse_csv(data, limits=upload_limits())
     return _create(session, owner, name or "dataset", columns, idempotency_key)
 
@@ -49,6 +56,7 @@ def create_from_json(
     idempotency_key: str | None,
 ) -> tuple[Dataset, bool]:
     """Check and store JSON columns; return (dataset, created) like `create_from_csv`."""
+    quotas.check_dataset_room(session=session, owner=owner)
     parsed = parse_json_columns(columns, limits=upload_limits())
     return _create(session, owner, name, parsed, idempotency_key)
 
@@ -103,15 +111,27 @@ def load_columns(*, session: Session, dataset_id: str, owner: str) -> dict[str, 
     return dataset_codec.decode(dataset.content)
 
 
-def to_csv(*, session: Session, dataset_id: str, owner: str) -> str:
-    """Return the dataset's rows as CSV text with a header row."""
+def csv_chunks(*, session: Session, dataset_id: str, owner: str) -> Iterator[bytes]:
+    """Return the dataset as CSV bytes: the header row, then blocks of CSV_BLOCK_ROWS rows."""
+    # Loaded now, so a missing dataset is a 404 before any response starts; formatted block
+    # by block, so the text of only one block is in memory at a time.
     columns = load_columns(session=session, dataset_id=dataset_id, owner=owner)
+    return _csv_blocks(columns)
+
+
+def _csv_blocks(columns: dict[str, np.ndarray]) -> Iterator[bytes]:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(list(columns))
-    cells = [_csv_cells(values) for values in columns.values()]
-    writer.writerows(zip(*cells, strict=True))
-    return out.getvalue()
+    writer.writerow([escape_formula(name) for name in columns])
+    yield out.getvalue().encode()
+    n_rows = len(next(iter(columns.values()))) if columns else 0
+    for start in range(0, n_rows, CSV_BLOCK_ROWS):
+        out.seek(0)
+        out.truncate()
+        block = slice(start, start + CSV_BLOCK_ROWS)
+        cells = [_csv_cells(values[block]) for values in columns.values()]
+        writer.writerows(zip(*cells, strict=True))
+        yield out.getvalue().encode()
 
 
 def delete(*, session: Session, dataset_id: str, owner: str) -> None:
@@ -174,6 +194,8 @@ def _create(
         idempotency_key=idempotency_key,
         request_hash=request_hash if idempotency_key else None,
     )
+    dataset.size_bytes = len(dataset.content)
+    quotas.reserve_dataset_bytes(session=session, owner=owner, size=dataset.size_bytes)
     repo.add(session, dataset)
     existing = idempotency.commit_or_replay(
         session=session, find=find, key=idempotency_key, digest=request_hash
@@ -182,10 +204,10 @@ def _create(
 
 
 def _csv_cells(values: np.ndarray) -> list[str]:
-    """Format a column for CSV: shortest round-trip floats, ints without '.0'."""
+    """Format a column for CSV: shortest round-trip floats, ints without '.0', formulas escaped."""
     if values.dtype.kind in "fiu":
         return [
             str(int(v)) if float(v).is_integer() and abs(v) < 2**53 else repr(float(v))
             for v in values.tolist()
         ]
-    return [str(v) for v in values.tolist()]
+    return [escape_formula(str(v)) for v in values.tolist()]

@@ -48,7 +48,11 @@ class Unauthorized(DomainError):
 
 
 class Unavailable(DomainError):
-    """A dependency (database, broker) is down (503)."""
+    """A dependency (database, broker, the render pool) is down or busy (503)."""
+
+    def __init__(self, detail: str, *, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class NotReady(Conflict):

@@ -15,7 +15,7 @@ from descent_server.db.models import Run
 from descent_server.db.session import session_factory
 from descent_server.repository import history as repo
 from descent_server.repository.history import StoredArtifact, finite
-from descent_server.services.errors import InvalidInput, NotFound, NotReady
+from descent_server.services.errors import Conflict, InvalidInput, NotFound, NotReady
 from descent_server.services.runs import get as get_run
 from descent_server.services.training_data import load_training_data
 from descent_server.settings import get_settings
@@ -41,12 +41,14 @@ def history(
     max_points: int | None,
 ) -> dict[str, Any]:
     """Return a page of epochs after `since_epoch`, or a shape-keeping downsample of all."""
-    get_run(session=session, run_id=run_id, owner=owner)
+    run = get_run(session=session, run_id=run_id, owner=owner)
     if max_points is not None:
-        rows = repo.downsample(session, run_id, max_points)
+        # A downsample of fewer points when its rows are big: it has no next page.
+        rows = repo.downsample(session, run_id, max(2, rows_within_bytes(run, max_points)))
         if since_epoch is not None:
             rows = [row for row in rows if row["epoch"] > since_epoch]
         return {"run_id": run_id, "epochs": rows, "next_since_epoch": None}
+    limit = rows_within_bytes(run, limit)
     page = repo.read_history(session, run_id, since_epoch=since_epoch, limit=limit)
     return {"run_id": run_id, "epochs": page.rows, "next_since_epoch": page.next_since_epoch}
 
@@ -55,7 +57,8 @@ def history_json(
     *, session: Session, run_id: str, owner: str, since_epoch: int | None, limit: int
 ) -> bytes:
     """Return a history page as the JSON bytes of `history`'s page, rows never parsed."""
-    get_run(session=session, run_id=run_id, owner=owner)
+    run = get_run(session=session, run_id=run_id, owner=owner)
+    limit = rows_within_bytes(run, limit)
     rows, cursor = repo.read_history_json(session, run_id, since_epoch=since_epoch, limit=limit)
     # Same body and key order as `history`; the stored rows are spliced in as they are.
     return b"".join(
@@ -66,16 +69,31 @@ def history_json(
 
 def history_csv(*, session: Session, run_id: str, owner: str) -> Iterator[str]:
     """Check access now, then return CSV text chunks (header first, params flattened)."""
-    get_run(session=session, run_id=run_id, owner=owner)
-    return _csv_chunks(run_id)
+    run = get_run(session=session, run_id=run_id, owner=owner)
+    return _csv_chunks(run_id, rows_within_bytes(run, get_settings().history_page_limit))
 
 
-def _csv_chunks(run_id: str) -> Iterator[str]:
+def rows_within_bytes(run: Run, limit: int) -> int:
+    """Return `limit`, lowered so that a page's rows stay within history_page_bytes.
+
+    A weights: "full" row holds every parameter (~2 MB at 100,000): a page of 10,000 such
+    rows would be built in memory as 20 GB. The client pages on with next_since_epoch.
+    """
+    from descent_server.services.cost import epoch_row_bytes
+
+    analysis = run.analysis or {}
+    n_params = analysis.get("n_params") or len(run.features) + 1
+    row_bytes = epoch_row_bytes(run.kind, run.hyperparameters or {}, int(n_params))
+    return max(1, min(limit, get_settings().history_page_bytes // row_bytes))
+
+
+def _csv_chunks(run_id: str, page_rows: int) -> Iterator[str]:
     # Its own session: a streamed body outlives the request's session.
     with session_factory() as session:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        for count, row in enumerate(repo.history_csv_rows(session, run_id), start=1):
+        rows = repo.history_csv_rows(session, run_id, page=page_rows)
+        for count, row in enumerate(rows, start=1):
             writer.writerow(["" if cell is None else cell for cell in row])
             if count % 1000 == 0:
                 yield buffer.getvalue()
@@ -127,7 +145,10 @@ def surface_of(session: Session, run: Run) -> Any:
     if run.kind != REGRESSION or len(run.features) != 1:
         raise NotFound("a loss surface exists for one-feature regressions only")
     data = load_training_data(session=session, run=run)
-    return surface_from_spec(data.X[:, 0], data.y, run.hyperparameters.get("loss_surface"))
+    try:
+        return surface_from_spec(data.X[:, 0], data.y, run.hyperparameters.get("loss_surface"))
+    except ValueError as exc:  # InvalidData too: axes or data past float64 (older runs)
+        raise Conflict(f"run {run.id} has no loss surface: {exc}") from None
 
 
 def latest_params(session: Session, run: Run) -> dict[str, Any] | None:
@@ -148,20 +169,39 @@ def predict(*, session: Session, run_id: str, owner: str, inputs: Sequence[Any])
         params = latest_params(session, run)
         if params is None:
             raise NotReady(f"run {run_id} has no parameters yet")
+        _check_predict_size(len(X), len(run.features) + 1)
+        # rows × features in float64: cheap, and exact to the course's numbers.
         return {"predictions": [finite(v) for v in predict_regression(params, X).tolist()]}
     from descent_server.ml.mlp_model import MLPModel
+    from descent_server.ml.mlp_predict import predict_proba_batched
 
     weights = repo.get_artifact(session, run_id, "weights")
     if weights is None:
         raise NotReady(f"run {run_id} has no trained weights yet")
     model = MLPModel.from_bytes(weights.content)
-    probabilities = model.predict_proba(X)
+    _check_predict_size(len(X), model.n_params)
+    probabilities = predict_proba_batched(model, X, get_settings().predict_batch_rows)
     classes = (run.analysis or {}).get("classes") or model.classes
     return {
         "predictions": [classes[i] for i in np.argmax(probabilities, axis=1).tolist()],
         "probabilities": [[finite(p) for p in row] for row in probabilities.tolist()],
         "classes": classes,
     }
+
+
+def _check_predict_size(rows: int, n_params: int) -> None:
+    """Refuse (422 on `inputs`) more rows, or rows × model parameters, than the settings allow."""
+    settings = get_settings()
+    loc = ["body", "inputs"]
+    if rows > settings.max_predict_rows:
+        raise InvalidInput.at(loc, f"{rows} rows; at most {settings.max_predict_rows} per request")
+    if rows * n_params > settings.max_predict_cells:
+        most = max(1, settings.max_predict_cells // n_params)
+        raise InvalidInput.at(
+            loc,
+            f"{rows} rows × {n_params} model parameters = {rows * n_params:,} is above the "
+            f"limit of {settings.max_predict_cells:,}: send at most {most} rows per request",
+        )
 
 
 def model(*, session: Session, run_id: str, owner: str) -> tuple[StoredArtifact, str]:
@@ -186,7 +226,10 @@ def _snapshot_run(session: Session, run_id: str, owner: str) -> Run:
 def _inputs(inputs: Sequence[Any], n_features: int) -> np.ndarray:
     """Shape inputs as (n, d): `[x, ...]` is one row per value when the run has one feature."""
     loc = ["body", "inputs"]
-    X = np.asarray(inputs, dtype=np.float64)
+    try:
+        X = np.asarray(inputs, dtype=np.float64)
+    except (ValueError, TypeError):  # ragged rows (the schema refuses them first)
+        raise InvalidInput.at(loc, f"each row needs {n_features} value(s)") from None
     if X.ndim == 1:
         if n_features != 1:
             raise InvalidInput.at(loc, f"give rows of {n_features} values: [[x1, x2, ...], ...]")

@@ -2,13 +2,47 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from descent_server.services.errors import InvalidInput
 
-Finite = Annotated[float, Field(allow_inf_nan=False)]
+# Strict: a JSON string or boolean is not a number here ("0.1" and true are refused, as the
+# schema says), while an integer is still a fine float.
+Finite = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+# Integers are bounded to 32 bits (what the database's integer columns hold); settings add
+# the real limits (max_epochs_*, max_layer_width, ...) with their own 422s.
+INT32_MAX = 2**31 - 1
+Int32 = Annotated[int, Field(le=INT32_MAX, strict=True)]
+# An initial parameter: beyond this its square (the first loss) overflows float64 on any data,
+# and no honest model starts there.
+INIT_MAX = 1e100
+
+
+def _init_bound(value: float) -> float:
+    if abs(value) > INIT_MAX:
+        raise ValueError(f"at most {INIT_MAX:g} in absolute value")
+    return value
+
+
+InitValue = Annotated[
+    float,
+    Field(
+        allow_inf_nan=False,
+        strict=True,
+        json_schema_extra={"minimum": -INIT_MAX, "maximum": INIT_MAX},
+    ),
+    AfterValidator(_init_bound),
+]
 
 
 class _Strict(BaseModel):
@@ -18,10 +52,10 @@ class _Strict(BaseModel):
 class RegressionInit(_Strict):
     """Initial parameters: `a`, `b` for one feature, or `weights`, `bias` for several."""
 
-    a: Finite | None = None
-    b: Finite | None = None
-    weights: list[Finite] | None = None
-    bias: Finite | None = None
+    a: InitValue | None = None
+    b: InitValue | None = None
+    weights: list[InitValue] | None = Field(None, max_length=1000)
+    bias: InitValue | None = None
 
     @model_validator(mode="after")
     def _one_form(self) -> RegressionInit:
@@ -33,8 +67,8 @@ class RegressionInit(_Strict):
 class SurfaceAxes(_Strict):
     """Loss-surface grid: `[min, max, n]` for a and for b."""
 
-    a: tuple[Finite, Finite, Annotated[int, Field(ge=2)]]
-    b: tuple[Finite, Finite, Annotated[int, Field(ge=2)]]
+    a: tuple[Finite, Finite, Annotated[Int32, Field(ge=2)]]
+    b: tuple[Finite, Finite, Annotated[Int32, Field(ge=2)]]
 
     @model_validator(mode="after")
     def _ordered(self) -> SurfaceAxes:
@@ -42,6 +76,9 @@ class SurfaceAxes(_Strict):
             low, high, _ = getattr(self, name)
             if not low < high:
                 raise ValueError(f"{name}: min must be below max")
+            # The grid's step is (max - min) / (n - 1): a span past float64 has no grid.
+            if not math.isfinite(high - low):
+                raise ValueError(f"{name}: max - min must be a finite number")
         return self
 
 
@@ -49,12 +86,12 @@ class RegressionHyperparameters(_Strict):
     """Linear regression trained by gradient descent (the course's model y = a·x + b)."""
 
     learning_rate: Finite = Field(0.01, gt=0)
-    epochs: int = Field(300, ge=1)
+    epochs: Int32 = Field(300, ge=1)
     init: RegressionInit | None = None  # filled from the feature count
     gradient: Literal["course", "exact"] = "course"
     normalize: Literal["none", "minmax", "standard"] = "none"
-    batch_size: int | None = Field(None, ge=1)
-    seed: int = Field(0, ge=0, lt=2**32)
+    batch_size: Int32 | None = Field(None, ge=1)
+    seed: int = Field(0, ge=0, lt=2**32, strict=True)
     loss_surface: SurfaceAxes | None = None  # filled at submission for one feature
 
 
@@ -69,26 +106,28 @@ class Optimizer(_Strict):
 class Snapshots(_Strict):
     """Decision-boundary snapshots: every n epochs, on a resolution² grid (two features)."""
 
-    every: int = Field(1, ge=1)
-    resolution: int = Field(100, ge=2)
+    every: Int32 = Field(1, ge=1)
+    resolution: Int32 = Field(100, ge=2)
 
 
 class MLPHyperparameters(_Strict):
     """A Keras multi-layer perceptron classifier."""
 
-    hidden_layers: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [40, 40])
+    hidden_layers: list[Annotated[Int32, Field(ge=1)]] = Field(
+        default_factory=lambda: [40, 40], max_length=1000
+    )
     activation: Literal[
         "relu", "tanh", "sigmoid", "linear", "elu", "selu", "gelu", "softplus", "swish"
     ] = "relu"
     output: Literal["auto", "softmax", "sigmoid"] = "auto"
     loss: Literal["auto", "categorical_crossentropy", "binary_crossentropy", "mse"] = "auto"
     optimizer: Optimizer = Field(default_factory=lambda: Optimizer.model_validate({}))
-    batch_size: int = Field(32, ge=1)
-    epochs: int = Field(20, ge=1)
+    batch_size: Int32 = Field(32, ge=1)
+    epochs: Int32 = Field(20, ge=1)
     validation_split: Finite = Field(0.1, ge=0, lt=1)
     validation: Literal["stratified", "tail"] = "stratified"
     normalize: Literal["none", "minmax", "standard"] = "minmax"
-    seed: int = Field(0, ge=0, lt=2**32)
+    seed: int = Field(0, ge=0, lt=2**32, strict=True)
     snapshots: Snapshots = Field(default_factory=lambda: Snapshots.model_validate({}))
     weights: Literal["stats", "full"] = "stats"
 

@@ -14,6 +14,7 @@ from descent_server.repository import keys as repo
 from descent_server.services.errors import NotFound, Unauthorized
 
 KEY_PREFIX = "dsk_"
+MISSING_KEY = "missing API key: send 'Authorization: Bearer <key>'"
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def create(*, session: Session, owner: str) -> tuple[ApiKey, str]:
 def verify(*, session: Session, key: str | None) -> Caller:
     """Return the caller owning this key, or raise Unauthorized (missing, unknown, revoked)."""
     if not key:
-        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
+        raise Unauthorized(MISSING_KEY)
     row = repo.by_hash(session, key_hash=hash_key(key))
     if row is None:
         raise Unauthorized("unknown or revoked API key")

@@ -1,4 +1,7 @@
-"""Plots rendered on request from stored data, cached per run version; an ETag per picture."""
+"""Plots rendered on request from stored data, cached per run version; an ETag per picture.
+
+The API only reads the data; the drawing itself happens in the render pool's processes.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +10,23 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import astuple, dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy.orm import Session
 
 from descent_server.db.models import Run
+from descent_server.db.session import session_factory
 from descent_server.repository import history as repo
-from descent_server.services import history
+from descent_server.services import history, render_pool
 from descent_server.services.errors import InvalidInput, NotFound, NotReady
+from descent_server.services.render_pool import Job
 from descent_server.services.runs import get as get_run
 from descent_server.services.training_data import load_training_data
 from descent_server.settings import get_settings
+
+T = TypeVar("T")
 
 CURVE_POINTS = 4000  # rows read for a curve: enough for any picture width
 GIF_FRAMES = 200  # at most this many snapshots are animated (evenly spaced, last kept)
@@ -36,6 +44,7 @@ class PlotOptions:
     log: bool | None = None
     x: float | None = None
     epoch: int | None = None
+    frames: int = 1  # frames of an animation (at most; fewer when there are fewer snapshots)
 
 
 @dataclass(frozen=True)
@@ -88,43 +97,56 @@ def cache() -> LRUCache:
     return _cache
 
 
-def render(
-    *,
-    session: Session,
-    run_id: str,
-    owner: str,
-    name: str,
-    options: PlotOptions,
-    if_none_match: str | None = None,
+async def render(
+    *, run_id: str, owner: str, name: str, options: PlotOptions, if_none_match: str | None = None
 ) -> Picture:
     """Return picture `name` of the run (404 if it does not apply, 409 before its data)."""
     check_size(options)
-    run = get_run(session=session, run_id=run_id, owner=owner)
-    renderer = _RENDERERS.get(name)
-    if renderer is None:
+    loader = _LOADERS.get(name)
+    if loader is None:
         raise NotFound(f"no plot named {name!r}")
+    # The run row alone is enough for a 304 or a cached picture; read on the render pool's
+    # loader threads, so a burst of pictures never holds the threads other routes need.
+    run = await render_pool.pool().load(
+        partial(read, lambda s: get_run(session=s, run_id=run_id, owner=owner))
+    )
     # run.version moves on every stored epoch or status change: the picture's identity.
     key = repr((run.id, run.version, run.progress_epoch, name, astuple(options)))
-    return cached_picture(
+    return await cached_picture(
         key=key,
         media_type="image/gif" if name == "boundary.gif" else "image/png",
         if_none_match=if_none_match,
-        draw=lambda: renderer(session, run, options),
+        owner=owner,
+        load=lambda session: loader(session, run, options),
     )
 
 
-def cached_picture(
-    *, key: str, media_type: str, if_none_match: str | None, draw: Callable[[], bytes]
-) -> Picture:
-    """Return the picture identified by `key`: no bytes on an ETag match, else cached or drawn."""
+async def cached_picture(
+    *, key: str, media_type: str, if_none_match: str | None, owner: str,
+    load: Callable[[Session], Job],
+) -> Picture:  # fmt: skip
+    """Return the picture identified by `key`: no bytes on an ETag match, else cached or drawn.
+
+    A miss takes one of the owner's render places (429 when all are taken), reads the data
+    with `load` and draws it in the render pool (503 when that takes too long).
+    """
     etag = '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
     if etag_matches(etag, if_none_match):
         return Picture(None, etag, media_type)
     content = cache().get(key)
     if content is None:
-        content = draw()
+        pool = render_pool.pool()
+        with pool.reserve(owner):
+            job = await pool.load(partial(read, load))
+            content = await pool.draw(job)
         cache().put(key, content)
     return Picture(content, etag, media_type)
+
+
+def read(fn: Callable[[Session], T]) -> T:
+    """Call `fn` with a short session of its own (closed before any drawing starts)."""
+    with session_factory() as session:
+        return fn(session)
 
 
 def etag_matches(etag: str, if_none_match: str | None) -> bool:
@@ -136,11 +158,22 @@ def etag_matches(etag: str, if_none_match: str | None) -> bool:
 
 
 def check_size(options: PlotOptions) -> None:
-    """Refuse pictures bigger than settings allow."""
-    limit = get_settings().max_image_px
+    """Refuse pictures bigger than settings allow (422 naming the parameter), before any work."""
+    settings = get_settings()
     for field in ("width", "height"):
-        if getattr(options, field) > limit:
-            raise InvalidInput.at(["query", field], f"at most {limit} pixels")
+        if getattr(options, field) > settings.max_image_px:
+            raise InvalidInput.at(["query", field], f"at most {settings.max_image_px} pixels")
+    # The canvas is exactly width x height pixels whatever the dpi (figure size = pixels / dpi).
+    pixels = options.width * options.height * options.frames
+    if pixels > settings.max_render_pixels:
+        what, field = ("width × height × frames", "frames") if options.frames > 1 else (
+            "width × height", "width")  # fmt: skip
+        raise InvalidInput.at(
+            ["query", field],
+            f"{what} is {pixels:,} pixels; at most {settings.max_render_pixels:,} "
+            "(max_render_pixels): ask for a smaller picture"
+            + (" or fewer frames" if options.frames > 1 else ""),
+        )
 
 
 def _size(options: PlotOptions) -> dict[str, Any]:
@@ -159,46 +192,40 @@ def _column(rows: list[dict[str, Any]], field: str) -> np.ndarray:
     return np.array([np.nan if r[field] is None else r[field] for r in rows], dtype=np.float64)
 
 
-def _loss(session: Session, run: Run, options: PlotOptions) -> bytes:
-    from descent_server.ml.plots import loss_plot
-
+def _loss(session: Session, run: Run, options: PlotOptions) -> Job:
     rows = _curve_rows(session, run)
     val = _column(rows, "val_loss")
-    return loss_plot(
-        [r["epoch"] for r in rows], _column(rows, "loss"),
+    return Job.of(
+        "loss_plot", [r["epoch"] for r in rows], _column(rows, "loss"),
         val if np.isfinite(val).any() else None,
         log=options.log, diverged=run.status == "diverged", **_size(options),
     )  # fmt: skip
 
 
-def _params(session: Session, run: Run, options: PlotOptions) -> bytes:
-    from descent_server.ml.plots import params_plot
-
+def _params(session: Session, run: Run, options: PlotOptions) -> Job:
     rows = _curve_rows(session, run)
     epochs = [r["epoch"] for r in rows]
     if run.kind == REGRESSION:
         series = _series([_flat_params(r["params"]) for r in rows])
-        return params_plot(epochs, series, log=bool(options.log), **_size(options))
+        return Job.of("params_plot", epochs, series, log=bool(options.log), **_size(options))
     weights = _series([r["weight_norms"] for r in rows])
     grads = _series([r["grad_norms"] for r in rows])
-    return params_plot(
-        epochs, {f"|W| {k}": v for k, v in weights.items()},
+    return Job.of(
+        "params_plot", epochs, {f"|W| {k}": v for k, v in weights.items()},
         {f"|∇| {k}": v for k, v in grads.items()} or None,
         log=bool(options.log), title="Weight and gradient norms per epoch",
         y_label="weight norm", secondary_label="gradient norm", **_size(options),
     )  # fmt: skip
 
 
-def _fit(session: Session, run: Run, options: PlotOptions) -> bytes:
-    from descent_server.ml.plots import fit_plot
-
+def _fit(session: Session, run: Run, options: PlotOptions) -> Job:
     _one_feature_regression(run)
     params = history.latest_params(session, run)
     if params is None:
         raise NotReady(f"run {run.id} has no parameters yet")
     data = load_training_data(session=session, run=run)
-    return fit_plot(
-        data.X[:, 0], data.y, params, options.x,
+    return Job.of(
+        "fit_plot", data.X[:, 0], data.y, params, options.x,
         x_label=_label(run, run.features[0]), y_label=_label(run, run.target), **_size(options),
     )  # fmt: skip
 
@@ -212,31 +239,26 @@ def _path(session: Session, run: Run) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return a, b, loss
 
 
-def _surface(session: Session, run: Run, options: PlotOptions) -> bytes:
-    from descent_server.ml.plots import surface_plot
-
+def _surface(session: Session, run: Run, options: PlotOptions) -> Job:
     _one_feature_regression(run)
     a, b, loss = _path(session, run)
-    return surface_plot(
-        history.surface_of(session, run), a, b, loss, log=bool(options.log), **_size(options)
-    )
+    return Job.of(
+        "surface_plot", history.surface_of(session, run), a, b, loss,
+        log=bool(options.log), **_size(options),
+    )  # fmt: skip
 
 
-def _contour(session: Session, run: Run, options: PlotOptions) -> bytes:
-    from descent_server.ml.plots import contour_plot
-
+def _contour(session: Session, run: Run, options: PlotOptions) -> Job:
     _one_feature_regression(run)
     a, b, _ = _path(session, run)
     label = f"lr = {run.hyperparameters.get('learning_rate'):g}"
-    return contour_plot(
-        history.surface_of(session, run), [(label, a, b)] if a.size else [],
+    return Job.of(
+        "contour_plot", history.surface_of(session, run), [(label, a, b)] if a.size else [],
         log=True if options.log is None else options.log, **_size(options),
     )  # fmt: skip
 
 
-def _boundary(session: Session, run: Run, options: PlotOptions) -> bytes:
-    from descent_server.ml.plots import boundary_plot
-
+def _boundary(session: Session, run: Run, options: PlotOptions) -> Job:
     epochs = _snapshot_epochs(session, run)
     epoch = epochs[-1] if options.epoch is None else options.epoch
     grid = history.snapshot_grid(session, run, epoch)
@@ -244,23 +266,22 @@ def _boundary(session: Session, run: Run, options: PlotOptions) -> bytes:
         raise NotFound(f"run {run.id} has no snapshot at epoch {epoch}")
     data = load_training_data(session=session, run=run)
     analysis = run.analysis or {}
-    return boundary_plot(
-        grid, analysis["extent"], analysis["classes"], data.X, data.y, epoch,
+    return Job.of(
+        "boundary_plot", grid, analysis["extent"], analysis["classes"], data.X, data.y, epoch,
         x_label=run.features[0], y_label=run.features[1], **_size(options),
     )  # fmt: skip
 
 
-def _boundary_gif(session: Session, run: Run, options: PlotOptions) -> bytes:
-    from descent_server.ml.plots import boundary_gif
-
+def _boundary_gif(session: Session, run: Run, options: PlotOptions) -> Job:
     epochs = _snapshot_epochs(session, run)
-    keep = np.unique(np.linspace(0, len(epochs) - 1, min(len(epochs), GIF_FRAMES)).astype(int))
+    count = min(len(epochs), options.frames)
+    keep = np.unique(np.linspace(0, len(epochs) - 1, count).astype(int))
     chosen = [epochs[i] for i in keep]
     grids = [history.snapshot_grid(session, run, e) for e in chosen]
     data = load_training_data(session=session, run=run)
     analysis = run.analysis or {}
-    return boundary_gif(
-        grids, chosen, analysis["extent"], analysis["classes"], data.X, data.y,
+    return Job.of(
+        "boundary_gif", grids, chosen, analysis["extent"], analysis["classes"], data.X, data.y,
         x_label=run.features[0], y_label=run.features[1], **_size(options),
     )  # fmt: skip
 
@@ -309,7 +330,7 @@ def _series(dicts: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     }
 
 
-_RENDERERS: dict[str, Callable[[Session, Run, PlotOptions], bytes]] = {
+_LOADERS: dict[str, Callable[[Session, Run, PlotOptions], Job]] = {
     "loss": _loss,
     "params": _params,
     "fit": _fit,

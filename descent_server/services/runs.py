@@ -12,11 +12,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from descent_server.db.models import Run
+from descent_server.repository import quotas as quotas_repo
 from descent_server.repository import runs as repo
 from descent_server.repository.pages import BadCursor
 from descent_server.services import analysis as run_analysis
+from descent_server.services import cost, idempotency, quotas
 from descent_server.services import hyperparameters as hp_models
-from descent_server.services import idempotency
 from descent_server.services.datasets import load_columns
 from descent_server.services.errors import (
     Conflict,
@@ -59,7 +60,7 @@ def submit(
     run = prepare(session=session, owner=owner, request=request)
     run.idempotency_key = idempotency_key
     run.request_hash = digest if idempotency_key else None
-    check_capacity(session=session, owner=owner, n=1)
+    check_capacity(session=session, owner=owner, n=1, stored_bytes=run.stored_bytes)
     repo.add(session, run)
     existing = idempotency.commit_or_replay(
         session=session, find=find, key=idempotency_key, digest=digest
@@ -84,6 +85,9 @@ def prepare(
         data = request_data(session=session, owner=owner, request=request)
     hp = hp_models.parse(kind, request.get("hyperparameters") or {})
     filled = run_analysis.fill_and_check(kind, hp, data)
+    analysis = run_analysis.analyze(kind, filled, data)
+    estimate = cost.estimate(kind, filled, data, analysis)
+    cost.check(kind, estimate)  # before any row exists: a refused run costs nothing
     settings = get_settings()
     queue = route_queue(
         kind=kind,
@@ -108,7 +112,8 @@ def prepare(
         epochs=filled["epochs"],
         progress_epoch=-1,
         metrics={},
-        analysis=run_analysis.analyze(kind, filled, data),
+        analysis={**analysis, **estimate.to_analysis()},
+        stored_bytes=estimate.stored_bytes,
         sweep_id=sweep_id,
         attempt=0,
         version=1,
@@ -186,11 +191,17 @@ def request_data(*, session: Session, owner: str, request: dict[str, Any]) -> Tr
     )
 
 
-def check_capacity(*, session: Session, owner: str, n: int) -> None:
-    """Refuse `n` more runs if the owner's queued + running runs would pass the limit (429)."""
+def check_capacity(*, session: Session, owner: str, n: int, stored_bytes: int = 0) -> None:
+    """Refuse `n` more runs past max_concurrent_runs (429) or the stored-bytes quota (422).
+
+    `stored_bytes` is the new runs' estimated history. The owner stays locked until the
+    caller commits (or rolls back), so concurrent submits cannot all pass one count.
+    """
+    quotas_repo.lock_owner(session, owner=owner)
     limit = get_settings().max_concurrent_runs
     active = repo.count_active(session, owner=owner)
     if active + n > limit:
         raise RateLimited(
             f"{active} runs are queued or running; the limit is {limit} per owner", retry_after=10
         )
+    quotas.check_stored_bytes(session=session, owner=owner, size=stored_bytes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import uuid
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -14,9 +15,11 @@ from descent_server.db.models import Run, Sweep
 from descent_server.repository import history as history_repo
 from descent_server.repository import runs as runs_repo
 from descent_server.repository import sweeps as repo
+from descent_server.services import render_pool
 from descent_server.services import runs as run_service
 from descent_server.services.errors import Conflict, InvalidInput, NotFound
-from descent_server.services.plots import Picture, PlotOptions, cached_picture, check_size
+from descent_server.services.plots import Picture, PlotOptions, cached_picture, check_size, read
+from descent_server.services.render_pool import Job
 from descent_server.services.runs import FINAL_STATUSES, Enqueue
 from descent_server.services.training_data import load_training_data
 from descent_server.settings import get_settings
@@ -68,7 +71,8 @@ def create(
         runs.append(run)
     # A sweep may hold up to max_sweep_runs runs, more than max_concurrent_runs allows one
     # by one: it counts as one submission here (its runs still spend rate-limit tokens).
-    run_service.check_capacity(session=session, owner=owner, n=1)
+    stored = sum(run.stored_bytes for run in runs)
+    run_service.check_capacity(session=session, owner=owner, n=1, stored_bytes=stored)
     session.flush()  # the sweep row first: runs reference it
     for run in runs:
         runs_repo.add(session, run)
@@ -126,9 +130,8 @@ def delete(*, session: Session, sweep_id: str, owner: str) -> None:
     session.commit()
 
 
-def plot(
+async def plot(
     *,
-    session: Session,
     sweep_id: str,
     owner: str,
     name: str,
@@ -137,33 +140,36 @@ def plot(
 ) -> Picture:
     """Render every run's loss curve, or every descent path on one contour (regression)."""
     check_size(options)
-    sweep, runs = get(session=session, sweep_id=sweep_id, owner=owner)
-    draw = _loss_png if name == "loss" else _contour_png
-    return cached_picture(
+    sweep, runs = await render_pool.pool().load(
+        partial(read, lambda session: get(session=session, sweep_id=sweep_id, owner=owner))
+    )
+    if name == "contour" and not runs:
+        # Its runs were deleted one by one: no data, no paths, nothing to draw a surface of.
+        raise Conflict(f"sweep {sweep_id} has no runs left to draw")
+    load = _loss_png if name == "loss" else _contour_png
+    return await cached_picture(
         key=repr((sweep.id, name, [(r.id, r.version) for r in runs], options)),
         media_type="image/png",
         if_none_match=if_none_match,
-        draw=lambda: draw(session, runs, options),
+        owner=owner,
+        load=lambda session: load(session, runs, options),
     )
 
 
-def _loss_png(session: Session, runs: list[Run], options: PlotOptions) -> bytes:
-    from descent_server.ml.plots import sweep_loss_plot
-
+def _loss_png(session: Session, runs: list[Run], options: PlotOptions) -> Job:
     curves = []
     for run in runs:
         rows = history_repo.downsample(session, run.id, CURVE_POINTS)
         loss = [np.nan if r["loss"] is None else r["loss"] for r in rows]
         curves.append((run.name or run.id, [r["epoch"] for r in rows], loss,
                        run.status == "diverged"))  # fmt: skip
-    return sweep_loss_plot(
-        curves, log=True if options.log is None else options.log,
+    return Job.of(
+        "sweep_loss_plot", curves, log=True if options.log is None else options.log,
         width=options.width, height=options.height, dpi=options.dpi,
     )  # fmt: skip
 
 
-def _contour_png(session: Session, runs: list[Run], options: PlotOptions) -> bytes:
-    from descent_server.ml.plots import contour_plot
+def _contour_png(session: Session, runs: list[Run], options: PlotOptions) -> Job:
     from descent_server.ml.surface import surface_from_spec
 
     first = runs[0]
@@ -171,7 +177,10 @@ def _contour_png(session: Session, runs: list[Run], options: PlotOptions) -> byt
         raise NotFound("a sweep contour exists for one-feature regression sweeps only")
     data = load_training_data(session=session, run=first)
     starts = [(r.hyperparameters["init"]["a"], r.hyperparameters["init"]["b"]) for r in runs]
-    surface: Any = surface_from_spec(data.X[:, 0], data.y, None, include=starts)
+    try:
+        surface: Any = surface_from_spec(data.X[:, 0], data.y, None, include=starts)
+    except ValueError as exc:  # InvalidData: the data's scale leaves no finite grid
+        raise Conflict(f"this sweep has no loss surface: {exc}") from None
     paths = []
     for run in runs:
         rows = history_repo.downsample(session, run.id, CURVE_POINTS)
@@ -179,8 +188,8 @@ def _contour_png(session: Session, runs: list[Run], options: PlotOptions) -> byt
         b = [np.nan if r["params"].get("b") is None else r["params"]["b"] for r in rows]
         if a:
             paths.append((run.name or run.id, a, b))
-    return contour_plot(
-        surface, paths, log=True if options.log is None else options.log,
+    return Job.of(
+        "contour_plot", surface, paths, log=True if options.log is None else options.log,
         width=options.width, height=options.height, dpi=options.dpi,
     )  # fmt: skip
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,14 @@ from typing import Any
 import numpy as np
 
 from descent_server.services.errors import InvalidInput
+
+# A column name can become a run's feature or target, stored in a String(200) column.
+COLUMN_NAME_MAX = 200
+# C0 control characters and DEL: refused in every name and string cell (see schemas/common).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_MSG = "control characters (U+0000-U+001F, U+007F) are not allowed"
+_FLOAT_MAX = float(np.finfo(np.float64).max)
+_FORMULA_STARTS = frozenset("=+-@\t\r")
 
 
 @dataclass(frozen=True)
@@ -78,16 +87,26 @@ def parse_json_columns(
             where = [*loc, name, index]
             if numeric and not _is_number(value):
                 raise InvalidInput.at(where, "expected a number like the column's first value")
-            if numeric and not math.isfinite(value):
-                raise InvalidInput.at(where, "not a finite number")
+            if numeric and not _finite(value):
+                raise InvalidInput.at(where, "not a finite number (or too large for a float64)")
             if not numeric and not isinstance(value, str):
                 raise InvalidInput.at(where, "expected a string like the column's first value")
             if not numeric and not value.strip():
                 raise InvalidInput.at(where, "empty value")
             if not numeric and len(value) > limits.max_field_length:
                 raise InvalidInput.at(where, f"longer than {limits.max_field_length} chars")
+            if not numeric and _CONTROL.search(value):
+                raise InvalidInput.at(where, _CONTROL_MSG)
         result[name] = np.asarray(values, dtype=np.float64 if numeric else str)
     return result
+
+
+def escape_formula(cell: str) -> str:
+    """Prefix a text cell a spreadsheet would run as a formula with ' (OWASP CSV injection)."""
+    # A number is never a formula, "-3" included: only text that starts like one is escaped.
+    if cell[:1] in _FORMULA_STARTS and not _parses(cell):
+        return "'" + cell
+    return cell
 
 
 def _decode(data: bytes) -> str:
@@ -124,11 +143,14 @@ def _read_header(reader: Any, limits: Limits) -> list[str]:
 
 
 def _check_name(name: str, loc: list[str | int], limits: Limits) -> None:
-    """Reject empty or overlong column names."""
+    """Reject empty, overlong or unprintable column names."""
     if not name.strip():
         raise InvalidInput.at(loc, "empty column name")
-    if len(name) > limits.max_field_length:
-        raise InvalidInput.at(loc, f"column name longer than {limits.max_field_length} chars")
+    longest = min(limits.max_field_length, COLUMN_NAME_MAX)
+    if len(name) > longest:
+        raise InvalidInput.at(loc, f"column name longer than {longest} chars")
+    if _CONTROL.search(name):
+        raise InvalidInput.at(loc, _CONTROL_MSG)
 
 
 def _typed_column(name: str, values: list[str], lines: list[int]) -> np.ndarray:
@@ -137,6 +159,8 @@ def _typed_column(name: str, values: list[str], lines: list[int]) -> np.ndarray:
         for index, value in enumerate(values):
             if not value:
                 raise _at(lines[index], name, "empty cell")
+            if _CONTROL.search(value):
+                raise _at(lines[index], name, _CONTROL_MSG)
         return np.asarray(values, dtype=str)
     try:
         numbers = np.asarray(values, dtype=np.float64)
@@ -161,6 +185,13 @@ def _parses(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _finite(value: int | float) -> bool:
+    """True for a number a float64 holds finitely (a 400-digit JSON integer does not)."""
+    if isinstance(value, int):
+        return abs(value) <= _FLOAT_MAX
+    return math.isfinite(value)
 
 
 def _is_number(value: Any) -> bool:

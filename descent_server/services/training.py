@@ -8,6 +8,7 @@ database outage shorter than the lease timeout loses no epoch.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 import threading
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
+from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 CANCEL_POLL_S = 0.2
 WEIGHTS_EVERY_S = 2.0  # the MLP "weights" checkpoint is rewritten at most this often
+# Beside "weights" (what predict serves) and of the same epoch: the optimizer's variables and
+# the seed, without which a resumed Adam, RMSprop or momentum run would not be exact.
+STATE = "training_state"
 DB_RETRY_S = 120.0  # longer than a database restart; shorter than giving the run up
 REGRESSION, MLP = "linear_regression", "mlp_classifier"
 NPZ = "application/x-npz"
@@ -139,7 +144,9 @@ class HistoryWriter:
         weights = None
         due = final or time.monotonic() - self.last_weights >= WEIGHTS_EVERY_S
         if self.model is not None and due:
-            weights = (self.model[0], self.model[1].to_bytes())
+            epoch, model = self.model
+            state = None if model.state is None else model.state.to_bytes()
+            weights = (epoch, model.to_bytes(), state)
             self.model, self.last_weights = None, time.monotonic()
         self.last_flush = time.monotonic()
         if (records or weights) and not self.lost.is_set():
@@ -153,13 +160,15 @@ def _write(
     run_id: str,
     attempt: int,
     records: list[EpochRecord],
-    weights: tuple[int, bytes] | None,
+    weights: tuple[int, bytes, bytes | None] | None,
 ) -> bool:
     if not history.append_epochs(session, run_id, attempt, records):
         return False
-    if weights is not None:
-        epoch, content = weights
+    if weights is not None:  # weights and state in one transaction: never of two epochs
+        epoch, content, state = weights
         history.put_artifact(session, run_id, "weights", content, NPZ, epoch=epoch)
+        if state is not None:
+            history.put_artifact(session, run_id, STATE, state, NPZ, epoch=epoch)
     return True
 
 
@@ -179,6 +188,8 @@ def run_training(*, session_factory: Callable[[], Session], run_id: str) -> str 
         status, result, error = "failed", None, {"code": "invalid_data", "message": _message(exc)}
     except LeaseLost:
         status, result, error = "", None, None
+    except SoftTimeLimitExceeded:
+        status, result, error = "failed", None, time_limit_error(settings.task_soft_time_limit_s)
     except Exception:
         # The traceback goes to the worker log, never into the run row.
         log.exception("run %s attempt %d failed", run_id, attempt)
@@ -189,6 +200,19 @@ def run_training(*, session_factory: Callable[[], Session], run_id: str) -> str 
         return None
     log.info("run %s attempt %d finished: %s", run_id, attempt, status)
     return status
+
+
+def time_limit_error(limit_s: float) -> dict[str, str]:
+    """Return run.error of a run stopped by the task's time limit."""
+    return {"code": "time_limit", "message": f"the run passed its time limit of {limit_s:g} s"}
+
+
+def fail_after_time_limit(
+    *, session_factory: Callable[[], Session], run_id: str, limit_s: float
+) -> bool:
+    """Fail a run whose worker child was killed at the hard time limit (history kept)."""
+    with session_scope(session_factory) as session:
+        return leases.fail_running(session, run_id, time_limit_error(limit_s))
 
 
 def _message(exc: Exception) -> str:
@@ -225,7 +249,11 @@ def _train(
         return watch.should_stop() or writer.lost.is_set()
 
     train = _train_regression if run["kind"] == REGRESSION else _train_mlp
-    status, result, artifact = train(db, run_id, attempt, run, data, writer, should_stop)
+    try:
+        status, result, artifact = train(db, run_id, attempt, run, data, writer, should_stop)
+    except SoftTimeLimitExceeded:
+        writer.flush(final=True)  # the epochs trained before the limit stay servable
+        raise
     writer.flush(final=True)
     if watch.lost.is_set() or writer.lost.is_set():
         raise LeaseLost(run_id)
@@ -302,12 +330,15 @@ def _train_mlp(
         if stored is not None and stored.epoch is not None and 1 <= stored.epoch <= config.epochs:
             # Resume from the checkpoint, dropping epochs recorded after it; else start over.
             initial, start = mlp.MLPModel.from_bytes(stored.content), stored.epoch
+            initial = _with_state(db, run_id, initial, start)
         _fenced(db.call(history.truncate_history, run_id, attempt, start if initial else -1))
-        log.info("run %s %s", run_id, f"resumes at epoch {start}" if initial else "restarts")
+        how = "exactly" if initial and initial.state else "from the weights alone"
+        log.info("run %s %s", run_id, f"resumes at epoch {start} {how}" if initial else "restarts")
     trained = mlp.train_mlp(
         data.X, data.y, data.classes, config,
         on_epoch=writer.on_epoch, should_stop=should_stop, on_model=writer.on_model,
         initial_model=initial, start_epoch=start,
+        cancel_check_s=get_settings().cancel_check_s,
     )  # fmt: skip
     writer.on_model(trained.epochs_run, trained.model)
     result = {
@@ -319,6 +350,16 @@ def _train_mlp(
         "epochs_run": trained.epochs_run,
     }
     return trained.status, result, (_keras_file(trained.keras_model), "application/octet-stream")
+
+
+def _with_state(db: Database, run_id: str, model: Any, epoch: int) -> Any:
+    """Return the checkpoint's model with its training state, if one of its epoch is stored."""
+    from descent_server.ml.mlp_model import TrainingState
+
+    stored = db.call(history.get_artifact, run_id, STATE)
+    if stored is None or stored.epoch != epoch:  # none yet, or older than the final weights
+        return model
+    return dataclasses.replace(model, state=TrainingState.from_bytes(stored.content))
 
 
 def _keras_file(keras_model: Any) -> bytes:

@@ -86,6 +86,14 @@ def make_app(settings: Settings | None = None) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         worker_hijack_root_logger=False,
+        # Training's time limits: past the soft one the run fails as "time_limit" (history
+        # kept); past the hard one the pool child is killed and tasks.TrainTask fails the run.
+        task_annotations={
+            TRAIN_TASK: {
+                "soft_time_limit": settings.task_soft_time_limit_s,
+                "time_limit": settings.task_time_limit_s,
+            }
+        },
     )
     return app
 

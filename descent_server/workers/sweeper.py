@@ -12,10 +12,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
-from descent_server.db.models import utcnow
 from descent_server.db.session import make_engine, session_scope
 from descent_server.repository import leases
 from descent_server.settings import Settings, get_settings
@@ -39,34 +37,32 @@ def sweep_once(
     settings: Settings | None = None,
     enqueue: Callable[[str, str], None] | None = None,
     queue_depth: Callable[[str], int | None] | None = None,
-    now: datetime | None = None,
 ) -> SweepReport:
     """Run one sweep: release dead leases, then re-enqueue queued runs whose message is lost."""
+    # Every "how old is it" is decided by the database's clock inside the query (leases.py):
+    # this machine's clock may disagree with the workers' that wrote the heartbeats.
     from descent_server.workers import queue as broker
 
     settings = settings or get_settings()
     enqueue = enqueue or broker.enqueue_run
     queue_depth = queue_depth or broker.queue_depth
-    now = now or utcnow()
     report = SweepReport()
 
-    lease_cutoff = now - timedelta(seconds=settings.lease_timeout_s)
+    timeout_s = settings.lease_timeout_s
     with session_scope(session_factory) as session:
-        stale = leases.find_stale_running(session, older_than=lease_cutoff)
+        stale = leases.find_stale_running(session, lease_timeout_s=timeout_s)
     for run_id, attempt, queue in stale:
         with session_scope(session_factory) as session:
-            outcome = leases.release_stale(
-                session, run_id, attempt, older_than=lease_cutoff, now=now
-            )
+            outcome = leases.release_stale(session, run_id, attempt, lease_timeout_s=timeout_s)
         if outcome == "queued":
             enqueue(run_id, queue)
             report.restarted.append(run_id)
         elif outcome == "failed":
             report.failed.append(run_id)
 
-    requeue_cutoff = now - timedelta(seconds=settings.requeue_after_s)
+    wait_s = settings.requeue_after_s
     with session_scope(session_factory) as session:
-        waiting = leases.find_unpicked_queued(session, older_than=requeue_cutoff)
+        waiting = leases.find_unpicked_queued(session, wait_s=wait_s)
         queued = leases.count_queued(session)
     for queue in {q for _, q in waiting}:
         depth = queue_depth(queue)
@@ -76,11 +72,9 @@ def sweep_once(
             continue
         for run_id, _ in (w for w in waiting if w[1] == queue):
             with session_scope(session_factory) as session:
-                # Stamp the real send time: a pass slowed by a broker outage must not make its
-                # own sends look overdue to the next pass.
-                marked = leases.mark_enqueued(
-                    session, run_id, older_than=requeue_cutoff, now=max(now, utcnow())
-                )
+                # Stamped with the database's time of the send itself: a pass slowed by a
+                # broker outage must not make its own sends look overdue to the next pass.
+                marked = leases.mark_enqueued(session, run_id, wait_s=wait_s)
             if marked:
                 enqueue(run_id, queue)
                 report.requeued.append(run_id)

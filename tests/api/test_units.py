@@ -9,9 +9,8 @@ import pytest
 
 from descent_server.repository.pages import BadCursor, decode_cursor, encode_cursor
 from descent_server.services import dataset_codec
-from descent_server.services.errors import InvalidInput, RateLimited
+from descent_server.services.errors import InvalidInput
 from descent_server.services.plots import LRUCache, etag_matches
-from descent_server.services.ratelimit import TokenBucket
 from descent_server.services.routing import route_queue
 from descent_server.services.tabular import Limits, parse_csv
 
@@ -45,21 +44,6 @@ def test_route_queue_gpu_without_workers() -> None:
             gpu_workers=False, gpu_min_samples=1,
         )  # fmt: skip
     assert error.value.detail[0]["loc"] == ["body", "device"]  # type: ignore[index]
-
-
-def test_token_bucket_refills_and_separates_keys() -> None:
-    now = [0.0]
-    bucket = TokenBucket(60, clock=lambda: now[0])  # one token per second, burst 60
-    for _ in range(60):
-        bucket.take("a")
-    with pytest.raises(RateLimited) as limited:
-        bucket.take("a")
-    assert limited.value.retry_after == 1
-    bucket.take("b")
-    now[0] = 2.0
-    bucket.take("a", 2)
-    with pytest.raises(RateLimited):
-        bucket.take("a", 61)
 
 
 def test_codec_round_trip_keeps_order_types_and_odd_names() -> None:

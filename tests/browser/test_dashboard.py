@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 import pytest
@@ -43,9 +44,20 @@ def wait_final(page: Any, expected: str, timeout: int = RUN_TIMEOUT_MS) -> None:
     assert status == expected, f"the run ended {status}: {error}"
 
 
+def wait_js(page: Any, expression: str, timeout: int = RUN_TIMEOUT_MS) -> None:
+    """Poll a JavaScript expression until it is truthy."""
+    # Not page.wait_for_function: Playwright runs its predicate through eval(), which the
+    # dashboard's CSP (no 'unsafe-eval') refuses; page.evaluate goes through DevTools.
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {timeout} ms: {expression}"
+        page.wait_for_timeout(100)
+
+
 def wait_epoch(page: Any, epoch: int, timeout: int = MLP_TIMEOUT_MS) -> None:
     """Wait until the epoch counter reaches `epoch`; fail fast if the run ends before."""
-    page.wait_for_function(
+    wait_js(
+        page,
         f"""Number(document.getElementById('epoch-counter')?.dataset.epoch) >= {epoch} ||
         {list(FINAL)!r}.includes(document.querySelector('#run-status [data-status]')
           ?.dataset.status)""",
@@ -181,7 +193,8 @@ def test_learning_rate_sweep_from_the_form(page, live_server, shot) -> None:
     page.fill("#sweep-lrs", "1e-3, 1e-12, 2e-10")
     page.click("#submit-sweep")
     page.wait_for_url(re.compile(r"#/sweeps/[0-9a-f-]+$"))
-    page.wait_for_function(
+    wait_js(
+        page,
         "document.querySelectorAll('#sweep-runs tbody tr').length === 3 && "
         "[...document.querySelectorAll('#sweep-runs tbody [data-status]')].every("
         "b => !['queued', 'running'].includes(b.dataset.status))",
@@ -300,7 +313,7 @@ def test_uploaded_csv_trains_and_draws_its_data(page, live_server, tmp_path) -> 
     open_dashboard(page, live_server)
     page.set_input_files("#csv-file", str(csv_path))
     page.click("#upload-button")
-    page.wait_for_function("document.getElementById('dataset').value.length === 36")
+    wait_js(page, "document.getElementById('dataset').value.length === 36")
     assert "hours (10 rows)" in page.eval_on_selector("#dataset", "s => s.selectedOptions[0].text")
     assert page.input_value("#target") == "score"
     assert page.is_checked("#features input[value='hours']")

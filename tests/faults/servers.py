@@ -210,18 +210,19 @@ class PrivatePostgres:
 
 
 class ApiServer:
-    """`descent-server api` (uvicorn, one process) in its own process group."""
+    """`descent-server api` (uvicorn, `workers` processes) in its own process group."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(self, env: Mapping[str, str], log_path: Path, workers: int = 1) -> None:
         self.env = dict(env)
         self.log_path = log_path
+        self.workers = workers
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ApiServer:
         """Start the server and wait until /healthz answers."""
-        cmd = [entry_point(), "api", "--port", str(self.port), "--workers", "1"]
+        cmd = [entry_point(), "api", "--port", str(self.port), "--workers", str(self.workers)]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True

@@ -107,6 +107,7 @@ class Stack:
     engine: Engine | None = None
     dataset_id: str = ""
     workers: list[WorkerProcess] = field(default_factory=list)
+    api_knobs: dict[str, str] = field(default_factory=dict)  # extra DESCENT_* for the API
 
     @property
     def http(self) -> httpx.Client:
@@ -131,7 +132,7 @@ class Stack:
         self.engine = make_engine(self.database_url, pool_size=1, max_overflow=2)
         with sessionmaker(bind=self.engine)() as session:
             _, key = keys.create(session=session, owner="faults")
-        self.api = ApiServer(self.env(), self.tmp / "api.log").start()
+        self.api = ApiServer(self.env(**self.api_knobs), self.tmp / "api.log").start()
         self._client = httpx.Client(
             base_url=self.api.url, timeout=60.0, headers={"Authorization": f"Bearer {key}"}
         )

@@ -166,8 +166,9 @@ def test_resume_continues_from_saved_weights():
     resumed = train_mlp(x, y, [0, 1, 2], config, initial_model=model, start_epoch=epoch)
     assert [r.epoch for r in resumed.history] == [3, 4]
     assert resumed.status == "succeeded"
-    # Adam's moment estimates restart, so the paths differ a little, but go the same way.
-    assert resumed.history[-1].loss < first.history[2].loss
+    # The saved model carries Adam's state: the resumed epochs are the first run's own
+    # (tests/ml/test_mlp_resume.py checks every number).
+    assert [r.loss for r in resumed.history] == [r.loss for r in first.history[3:]]
     # A run that crashed after saving its last epoch: nothing left to train, the model stands.
     done = train_mlp(x, y, [0, 1, 2], config, initial_model=saved[4][1], start_epoch=4)
     assert done.status == "succeeded" and done.history == [] and done.epochs_run == 4
@@ -305,7 +306,7 @@ def test_config_from_api_hyperparameters():
     "hp",
     [
         {"layers": [3]},
-        {"activation": "swish"},
+        {"activation": "mish"},
         {"optimizer": {"name": "lbfgs"}},
         {"optimizer": {"beta": 1}},
         {"epochs": 10_001},

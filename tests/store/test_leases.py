@@ -1,12 +1,19 @@
-"""The run row as a lease: claims, heartbeats, fencing, attempts, and the sweeper's pass."""
+"""The run row as a lease: claims, heartbeats, fencing, attempts, and the sweeper's pass.
+
+Every lease time is the database's clock: a test skews the server code's Python clock.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import sys
+from datetime import UTC, datetime, timedelta
 
+import pytest
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from descent_server.db.models import Run, utcnow
+from descent_server.db.models import utcnow as real_utcnow
 from descent_server.repository import leases
 from descent_server.settings import Settings
 from descent_server.workers.sweeper import sweep_once
@@ -130,3 +137,56 @@ def test_sweep_leaves_queues_whose_messages_are_all_there(
         queue_depth=lambda queue: 1,  # one queued run, one message: a long queue, not a loss
     )
     assert report.requeued == []
+
+
+def _skew_python_clock(monkeypatch: pytest.MonkeyPatch, offset: timedelta) -> None:
+    """Make every `utcnow` of the server code (its only clock) read `offset` off."""
+    skewed = lambda: real_utcnow() + offset  # noqa: E731
+    for name, module in list(sys.modules.items()):
+        if name.startswith("descent_server") and getattr(module, "utcnow", None) is real_utcnow:
+            monkeypatch.setattr(module, "utcnow", skewed)
+
+
+def _as_utc(value: datetime | str) -> datetime:
+    if isinstance(value, str):  # SQLite hands back its text
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _database_now(session: Session) -> datetime:
+    return _as_utc(session.execute(select(leases.db_now(session))).scalar_one())
+
+
+@pytest.mark.parametrize("skew", [timedelta(hours=1), -timedelta(hours=1)])
+def test_a_skewed_clock_cannot_make_a_live_lease_look_stale(
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+    skew: timedelta,
+) -> None:
+    with session_factory() as session:
+        live, dead = insert_run(session), insert_run(session)
+        assert leases.claim(session, live) == 1 and leases.claim(session, dead) == 1
+        session.commit()
+        # A worker on a machine whose clock is an hour off renews its lease ...
+        _skew_python_clock(monkeypatch, skew)
+        assert leases.heartbeat(session, live, 1) is False
+        # ... and the other's worker died 5 minutes ago, by the database's clock.
+        session.execute(
+            update(Run).where(Run.id == dead).values(heartbeat_at=leases.db_now(session, -300))
+        )
+        session.commit()
+        beat = _as_utc(_get(session, live).heartbeat_at)  # type: ignore[arg-type]
+        assert abs(beat - _database_now(session)) < timedelta(seconds=30)  # not an hour off
+        # A sweeper and a worker with skewed clocks see the live lease live, the dead one dead.
+        assert leases.claim(session, live) is None
+        assert [row[0] for row in leases.find_stale_running(session, lease_timeout_s=30)] == [dead]
+        session.rollback()
+    report = sweep_once(
+        session_factory=session_factory, enqueue=lambda run_id, queue: None,
+        queue_depth=lambda queue: 0,
+    )  # fmt: skip
+    assert (report.restarted, report.failed) == ([dead], [])
+    with session_factory() as session:
+        assert _get(session, live).status == "running"
+        assert _get(session, dead).status == "queued"

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from descent_server.api.deps import IdempotencyKey, OwnerDep, SessionDep
 from descent_server.api.errors import validation_detail
+from descent_server.api.rate_limits import RateLimit
+from descent_server.api.schemas.common import CONTROL_CHAR_MSG, NAME_MAX, NO_CONTROL_CHARS, PathId
 from descent_server.api.schemas.datasets import (
     BuiltinDatasetList,
     BuiltinDatasetRead,
@@ -34,7 +38,12 @@ _UPLOAD_BODY = {
                     "required": ["file"],
                     "properties": {
                         "file": {"type": "string", "format": "binary"},
-                        "name": {"type": "string", "maxLength": 200},
+                        "name": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": NAME_MAX,
+                            "pattern": NO_CONTROL_CHARS,
+                        },
                     },
                 }
             },
@@ -49,6 +58,7 @@ _UPLOAD_BODY = {
     status_code=201,
     response_model=DatasetRead,
     openapi_extra=_UPLOAD_BODY,
+    dependencies=[Depends(RateLimit("upload"))],  # before a byte of the body is read
     responses={200: {"model": DatasetRead, "description": "Idempotent replay"}},
 )
 async def create_dataset(
@@ -91,7 +101,7 @@ def list_datasets(
 
 
 @router.get("/datasets/{dataset_id}", response_model=DatasetRead)
-def get_dataset(dataset_id: str, session: SessionDep, owner: OwnerDep) -> DatasetRead:
+def get_dataset(dataset_id: PathId, session: SessionDep, owner: OwnerDep) -> DatasetRead:
     """Return one dataset's metadata."""
     return DatasetRead.model_validate(
         service.get(session=session, dataset_id=dataset_id, owner=owner)
@@ -102,15 +112,16 @@ def get_dataset(dataset_id: str, session: SessionDep, owner: OwnerDep) -> Datase
     "/datasets/{dataset_id}/data.csv",
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}, "description": "The rows as CSV"}},
+    dependencies=[Depends(RateLimit("export"))],
 )
-def get_dataset_csv(dataset_id: str, session: SessionDep, owner: OwnerDep) -> Response:
+def get_dataset_csv(dataset_id: PathId, session: SessionDep, owner: OwnerDep) -> Response:
     """Return the dataset's rows as CSV with a header row."""
-    text = service.to_csv(session=session, dataset_id=dataset_id, owner=owner)
-    return Response(text, media_type="text/csv; charset=utf-8")
+    chunks = service.csv_chunks(session=session, dataset_id=dataset_id, owner=owner)
+    return StreamingResponse(chunks, media_type="text/csv; charset=utf-8")
 
 
 @router.delete("/datasets/{dataset_id}", status_code=204, response_class=Response)
-def delete_dataset(dataset_id: str, session: SessionDep, owner: OwnerDep) -> Response:
+def delete_dataset(dataset_id: PathId, session: SessionDep, owner: OwnerDep) -> Response:
     """Delete a dataset (409 while a run that is not finished uses it)."""
     service.delete(session=session, dataset_id=dataset_id, owner=owner)
     return Response(status_code=204)
@@ -140,10 +151,13 @@ async def _csv_form(request: Request) -> tuple[str, bytes]:
     upload, name = form.get("file"), form.get("name")
     if not isinstance(upload, UploadFile):
         raise InvalidInput.at(["body", "file"], "a CSV file part named 'file' is required")
-    if name is not None and (not isinstance(name, str) or not 0 < len(name) <= 200):
-        raise InvalidInput.at(["body", "name"], "1 to 200 characters")
+    if name is not None and (not isinstance(name, str) or not 0 < len(name) <= NAME_MAX):
+        raise InvalidInput.at(["body", "name"], f"1 to {NAME_MAX} characters")
+    if name is not None and not re.fullmatch(NO_CONTROL_CHARS, name):
+        raise InvalidInput.at(["body", "name"], CONTROL_CHAR_MSG)
     data = await upload.read()
-    default_name = (upload.filename or "dataset").rsplit(".", 1)[0][:200] or "dataset"
+    stem = (upload.filename or "dataset").rsplit(".", 1)[0][:NAME_MAX]
+    default_name = stem if stem and re.fullmatch(NO_CONTROL_CHARS, stem) else "dataset"
     return name or default_name, data
 
 

@@ -9,6 +9,7 @@ from sse_starlette import EventSourceResponse
 
 from descent_server.api import live
 from descent_server.api.deps import OwnerDep, SessionDep
+from descent_server.api.schemas.common import INT32_MAX, PathId
 from descent_server.services import runs as service
 from descent_server.services.errors import InvalidInput
 
@@ -22,11 +23,13 @@ STREAM_DOC: dict[int | str, dict[str, Any]] = {
 
 @router.get("/{run_id}/events", response_class=EventSourceResponse, responses=STREAM_DOC)
 def run_events(
-    run_id: str,
+    run_id: PathId,
     session: SessionDep,
     owner: OwnerDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
-    since_epoch: Annotated[int | None, Query(ge=-1, description="send epochs after it")] = None,
+    since_epoch: Annotated[
+        int | None, Query(ge=-1, le=INT32_MAX, description="send epochs after it")
+    ] = None,
     epochs: Annotated[bool, Query(description="false: status events only")] = True,
 ) -> EventSourceResponse:
     """Stream `epoch` events (id = epoch) and `status` events; end after a final status."""
@@ -39,6 +42,8 @@ def run_events(
             after = int(last_event_id)
         except ValueError:
             raise InvalidInput.at(["header", "Last-Event-ID"], "must be an epoch") from None
+        if not -1 <= after <= INT32_MAX:
+            raise InvalidInput.at(["header", "Last-Event-ID"], f"an epoch in -1..{INT32_MAX}")
     stream = live.stream_run(engine, run_id, owner, after, epochs=epochs)  # type: ignore[arg-type]
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return EventSourceResponse(stream, ping=PING_INTERVAL_S, headers=headers)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import StreamingResponse
 
 from descent_server.api.deps import OwnerDep, SessionDep
+from descent_server.api.rate_limits import RateLimit
 from descent_server.api.responses import JSONResponse
+from descent_server.api.schemas.common import INT32_MAX, PathId
 from descent_server.api.schemas.history import (
     HistoryPage,
     LossSurface,
@@ -18,6 +20,7 @@ from descent_server.api.schemas.history import (
     SnapshotList,
 )
 from descent_server.services import history as service
+from descent_server.services import ratelimit
 
 router = APIRouter(prefix="/v1/runs/{run_id}", tags=["history"])
 
@@ -28,16 +31,17 @@ router = APIRouter(prefix="/v1/runs/{run_id}", tags=["history"])
     responses={200: {"content": {"text/csv": {}}, "description": "JSON page, or CSV"}},
 )
 def get_history(
-    run_id: str,
+    run_id: PathId,
     session: SessionDep,
     owner: OwnerDep,
-    since_epoch: Annotated[int | None, Query(ge=-1)] = None,
-    limit: Annotated[int | None, Query(ge=1)] = None,
+    since_epoch: Annotated[int | None, Query(ge=-1, le=INT32_MAX)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=INT32_MAX)] = None,
     max_points: Annotated[int | None, Query(ge=2, le=100_000)] = None,
     format: Literal["json", "csv"] = "json",
 ) -> Any:
     """Return epochs after `since_epoch` (≤ `limit`), a `max_points` downsample, or all as CSV."""
     if format == "csv":
+        ratelimit.take("export", owner)
         chunks = service.history_csv(session=session, run_id=run_id, owner=owner)
         return StreamingResponse(chunks, media_type="text/csv; charset=utf-8")
     limit = service.page_limit(limit=limit)
@@ -55,27 +59,35 @@ def get_history(
 
 
 @router.get("/snapshots", response_model=SnapshotList)
-def list_snapshots(run_id: str, session: SessionDep, owner: OwnerDep) -> Any:
+def list_snapshots(run_id: PathId, session: SessionDep, owner: OwnerDep) -> Any:
     """List the epochs with a decision-boundary grid (two-feature MLP runs)."""
     return service.snapshot_info(session=session, run_id=run_id, owner=owner)
 
 
 @router.get("/snapshots/{epoch}", response_model=SnapshotGrid)
 def get_snapshot(
-    run_id: str, epoch: Annotated[int, Path(ge=0)], session: SessionDep, owner: OwnerDep
+    run_id: PathId,
+    epoch: Annotated[int, Path(ge=0, le=INT32_MAX)],
+    session: SessionDep,
+    owner: OwnerDep,
 ) -> Any:
     """Return one grid of predicted class indices."""
     return service.snapshot(session=session, run_id=run_id, owner=owner, epoch=epoch)
 
 
 @router.get("/loss-surface", response_model=LossSurface)
-def get_loss_surface(run_id: str, session: SessionDep, owner: OwnerDep) -> Any:
+def get_loss_surface(run_id: PathId, session: SessionDep, owner: OwnerDep) -> Any:
     """Return the loss over the run's (a, b) grid (one-feature regressions)."""
     return service.loss_surface(session=session, run_id=run_id, owner=owner)
 
 
-@router.post("/predict", response_model=PredictResponse, response_model_exclude_none=True)
-def predict(run_id: str, body: PredictRequest, session: SessionDep, owner: OwnerDep) -> Any:
+@router.post(
+    "/predict",
+    response_model=PredictResponse,
+    response_model_exclude_none=True,
+    dependencies=[Depends(RateLimit("predict"))],
+)
+def predict(run_id: PathId, body: PredictRequest, session: SessionDep, owner: OwnerDep) -> Any:
     """Predict with the final (or latest) parameters (409 before there are any)."""
     return service.predict(session=session, run_id=run_id, owner=owner, inputs=body.inputs)
 
@@ -83,9 +95,10 @@ def predict(run_id: str, body: PredictRequest, session: SessionDep, owner: Owner
 @router.get(
     "/model",
     response_class=Response,
+    dependencies=[Depends(RateLimit("export"))],
     responses={200: {"content": {"application/octet-stream": {}, "application/json": {}}}},
 )
-def download_model(run_id: str, session: SessionDep, owner: OwnerDep) -> Response:
+def download_model(run_id: PathId, session: SessionDep, owner: OwnerDep) -> Response:
     """Download the trained model: a .keras file (MLP) or JSON parameters (regression)."""
     artifact, filename = service.model(session=session, run_id=run_id, owner=owner)
     return Response(

@@ -16,6 +16,7 @@ from descent_server.api.deps import (
 )
 from descent_server.api.metrics import RUNS_SUBMITTED
 from descent_server.api.responses import JSONResponse
+from descent_server.api.schemas.common import PathId
 from descent_server.api.schemas.runs import Kind, RunCreate, RunPage, RunRead, Status
 from descent_server.db.session import get_engine
 from descent_server.services import runs as service
@@ -75,7 +76,7 @@ def list_runs(
 
 @router.get("/{run_id}", response_model=RunRead, responses={304: {"description": "Not modified"}})
 async def get_run(
-    run_id: str,
+    run_id: PathId,
     owner: OwnerDep,
     if_none_match: Annotated[str | None, Header(max_length=1000)] = None,
 ) -> Any:
@@ -94,13 +95,13 @@ async def get_run(
 
 
 @router.post("/{run_id}/cancel", status_code=202, response_model=RunRead)
-def cancel_run(run_id: str, session: SessionDep, owner: OwnerDep) -> RunRead:
+def cancel_run(run_id: PathId, session: SessionDep, owner: OwnerDep) -> RunRead:
     """Cancel a run: a queued run at once, a running one within an epoch (409 if final)."""
     return RunRead.of(service.cancel(session=session, run_id=run_id, owner=owner))
 
 
 @router.delete("/{run_id}", status_code=204, response_class=Response)
-def delete_run(run_id: str, session: SessionDep, owner: OwnerDep) -> Response:
+def delete_run(run_id: PathId, session: SessionDep, owner: OwnerDep) -> Response:
     """Delete a run and its history (a live run is cancelled first)."""
     service.delete(session=session, run_id=run_id, owner=owner)
     return Response(status_code=204)

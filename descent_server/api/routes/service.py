@@ -28,8 +28,8 @@ class Readiness(BaseModel):
 
 
 @router.get("/healthz", response_model=Health)
-def healthz() -> Health:
-    """Answer while the process is up."""
+async def healthz() -> Health:
+    """Answer while the process is up (on the event loop: no threadpool thread needed)."""
     return Health(status="ok")
 
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from descent_server.api.deps import CallerDep, EnqueueDep, OwnerDep, SessionDep
 from descent_server.api.metrics import RUNS_SUBMITTED
+from descent_server.api.rate_limits import RateLimit
 from descent_server.api.routes.plots import picture_response
+from descent_server.api.schemas.common import PathId
 from descent_server.api.schemas.runs import RunRead
 from descent_server.api.schemas.sweeps import SweepCreate, SweepRead
 from descent_server.db.models import Run, Sweep
+from descent_server.services import ratelimit
 from descent_server.services import sweeps as service
 from descent_server.services.plots import PlotOptions
 
@@ -30,7 +33,6 @@ def read(sweep: Sweep, runs: list[Run]) -> SweepRead:
 @router.post("", status_code=202, response_model=SweepRead)
 def create_sweep(
     body: SweepCreate,
-    request: Request,
     response: Response,
     session: SessionDep,
     caller: CallerDep,
@@ -38,7 +40,7 @@ def create_sweep(
 ) -> SweepRead:
     """Submit one run per combination of `grid` (at most settings.max_sweep_runs)."""
     n = len(service.combinations(body.grid))
-    request.app.state.submit_bucket.take(caller.key_id or caller.owner, n)
+    ratelimit.take("submit", caller.owner, n)  # each of its runs is a submission
     sweep, runs = service.create(
         session=session, owner=caller.owner, request=body.run.model_dump(), grid=body.grid,
         name=body.name, enqueue=enqueue,
@@ -50,19 +52,19 @@ def create_sweep(
 
 
 @router.get("/{sweep_id}", response_model=SweepRead)
-def get_sweep(sweep_id: str, session: SessionDep, owner: OwnerDep) -> SweepRead:
+def get_sweep(sweep_id: PathId, session: SessionDep, owner: OwnerDep) -> SweepRead:
     """Return the sweep with its runs and the best one so far."""
     return read(*service.get(session=session, sweep_id=sweep_id, owner=owner))
 
 
 @router.post("/{sweep_id}/cancel", status_code=202, response_model=SweepRead)
-def cancel_sweep(sweep_id: str, session: SessionDep, owner: OwnerDep) -> SweepRead:
+def cancel_sweep(sweep_id: PathId, session: SessionDep, owner: OwnerDep) -> SweepRead:
     """Cancel every run of the sweep that is not finished (409 if none is left)."""
     return read(*service.cancel(session=session, sweep_id=sweep_id, owner=owner))
 
 
 @router.delete("/{sweep_id}", status_code=204, response_class=Response)
-def delete_sweep(sweep_id: str, session: SessionDep, owner: OwnerDep) -> Response:
+def delete_sweep(sweep_id: PathId, session: SessionDep, owner: OwnerDep) -> Response:
     """Delete the sweep and its runs."""
     service.delete(session=session, sweep_id=sweep_id, owner=owner)
     return Response(status_code=204)
@@ -71,12 +73,12 @@ def delete_sweep(sweep_id: str, session: SessionDep, owner: OwnerDep) -> Respons
 @router.get(
     "/{sweep_id}/plots/{name}.png",
     response_class=Response,
+    dependencies=[Depends(RateLimit("render"))],
     responses={200: {"content": {"image/png": {}}}, 304: {"description": "Not modified"}},
 )
-def sweep_plot(
-    sweep_id: str,
+async def sweep_plot(
+    sweep_id: PathId,
     name: Literal["loss", "contour"],
-    session: SessionDep,
     owner: OwnerDep,
     width: Annotated[int, Query(ge=50, le=2000)] = 800,
     height: Annotated[int, Query(ge=50, le=2000)] = 600,
@@ -86,8 +88,7 @@ def sweep_plot(
 ) -> Response:
     """Every run's loss curve (loss) or descent path on one contour (one-feature regression)."""
     options = PlotOptions(width=width, height=height, dpi=dpi, log=log)
-    picture = service.plot(
-        session=session, sweep_id=sweep_id, owner=owner, name=name, options=options,
-        if_none_match=if_none_match,
-    )  # fmt: skip
+    picture = await service.plot(
+        sweep_id=sweep_id, owner=owner, name=name, options=options, if_none_match=if_none_match
+    )
     return picture_response(picture)

@@ -6,7 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from descent_server.api.schemas.common import UtcDatetime
+from descent_server.api.schemas.common import Name, UtcDatetime, name_keys
+
+_CELLS = {"type": "array", "items": {"anyOf": [{"type": "number"}, {"type": "string"}]}}
 
 
 class DatasetCreate(BaseModel):
@@ -14,16 +16,11 @@ class DatasetCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     # Any: the service checks each cell so that errors name the column and row exactly.
-    columns: dict[str, list[Any]] = Field(
+    columns: dict[Name, list[Any]] = Field(
         description="Column name → values: all numbers (finite) or all strings (class names).",
-        json_schema_extra={
-            "additionalProperties": {
-                "type": "array",
-                "items": {"anyOf": [{"type": "number"}, {"type": "string"}]},
-            }
-        },
+        json_schema_extra=lambda schema: name_keys(schema, _CELLS),
     )
 
 

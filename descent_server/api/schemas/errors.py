@@ -25,6 +25,7 @@ def _doc(description: str) -> dict[str, Any]:
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _doc("Malformed request: a body that is not UTF-8 JSON or multipart"),
     401: _doc("Missing or unknown API key"),
     404: _doc("Not found (or not yours)"),
     409: _doc("State conflict"),

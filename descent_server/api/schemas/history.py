@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Finite = Annotated[float, Field(allow_inf_nan=False)]
+Finite = Annotated[float, Field(allow_inf_nan=False, strict=True)]  # no "1" and no true
 
 
 class EpochRow(BaseModel):
@@ -70,6 +70,17 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     inputs: list[list[Finite]] | list[Finite] = Field(min_length=1, max_length=100_000)
+
+    @field_validator("inputs")
+    @classmethod
+    def _rectangular(cls, inputs: list[Any]) -> list[Any]:
+        # A ragged table is no matrix: refuse it here, naming the first row that differs.
+        if inputs and isinstance(inputs[0], list):
+            width = len(inputs[0])
+            for index, row in enumerate(inputs):
+                if len(row) != width:
+                    raise ValueError(f"row {index} has {len(row)} values, row 0 has {width}")
+        return inputs
 
 
 class PredictResponse(BaseModel):

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from descent_server.api.schemas.common import UtcDatetime
+from descent_server.api.schemas.common import NO_CONTROL_CHARS, Name, UtcDatetime
 from descent_server.db.models import Run
 
 Kind = Literal["linear_regression", "mlp_classifier"]
@@ -19,10 +19,12 @@ class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Kind
-    dataset_id: str = Field(min_length=1, max_length=64, description="A uuid or builtin:NAME")
-    features: list[str] = Field(min_length=1, max_length=100)
-    target: str = Field(min_length=1, max_length=256)
-    name: str | None = Field(None, max_length=200)
+    dataset_id: str = Field(
+        min_length=1, max_length=64, pattern=NO_CONTROL_CHARS, description="A uuid or builtin:NAME"
+    )
+    features: list[Name] = Field(min_length=1, max_length=100)
+    target: Name
+    name: Name | None = None
     device: Literal["auto", "cpu", "gpu"] = "auto"
     hyperparameters: dict[str, Any] = Field(
         default_factory=dict,

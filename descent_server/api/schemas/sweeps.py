@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from descent_server.api.schemas.common import UtcDatetime
+from descent_server.api.schemas.common import Name, UtcDatetime, name_keys
 from descent_server.api.schemas.runs import RunCreate, RunRead
 
 
@@ -16,12 +16,13 @@ class SweepCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     run: RunCreate
-    grid: dict[str, list[Any]] = Field(
+    grid: dict[Name, list[Any]] = Field(
         min_length=1,
         description='Hyperparameter → values, e.g. {"learning_rate": [0.001, 1e-12, 2e-10]}; '
         'dotted names reach nested ones ("optimizer.learning_rate").',
+        json_schema_extra=lambda schema: name_keys(schema),
     )
-    name: str | None = Field(None, max_length=200)
+    name: Name | None = None
 
 
 class SweepRead(BaseModel):
