@@ -5,29 +5,35 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ipaddress
+import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
 from sqlalchemy.engine import make_url
 
-from descent_server.settings import get_settings
+from descent_server.settings import Settings, get_settings
 
 CELERY_APP = "descent_server.workers.celery_app"
 WORKER_STOP_GRACE_S = 10.0
+WARM_TIMEOUT_S = 120.0  # Keras takes ~5 s to import, far longer on a loaded machine
+# Running as root is normal in a container; a dev worker need not lecture about it.
+ROOT_WARNING = "ignore:You're running the worker with superuser privileges"
 
 
 def worker_command(*, queues: str = "cpu", concurrency: int = 1) -> list[str]:
     """Return the command line that starts one Celery worker (it runs the sweeper too)."""
     return [
-        sys.executable, "-m", "celery", "-A", CELERY_APP, "worker",
-        "-Q", queues, "-c", str(concurrency), "--pool", "prefork",
+        sys.executable, "-W", ROOT_WARNING, "-m", "celery", "-A", CELERY_APP,
+        "--quiet",  # no ASCII-art banner: our own lines say what runs where
+        "worker", "-Q", queues, "-c", str(concurrency), "--pool", "prefork",
         "--loglevel", "info", "--hostname", f"dev-{os.getpid()}@%h",
         "--without-gossip", "--without-mingle",  # one worker: nobody to gossip with
     ]  # fmt: skip
@@ -80,6 +86,21 @@ def running_worker(cmd: list[str]) -> Iterator[subprocess.Popen[bytes]]:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stop_worker(proc)
+
+
+def wait_warm(proc: subprocess.Popen[bytes], marker: Path, timeout_s: float) -> float | None:
+    """Wait until the worker's pool child wrote `marker`; return the seconds (None: it did not).
+
+    Exit (status 1, the reason on stderr) if the worker exits first.
+    """
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        if marker.exists():
+            return time.monotonic() - start
+        if proc.poll() is not None:
+            raise SystemExit(f"descent: the worker exited ({proc.returncode}) while starting")
+        time.sleep(0.1)
+    return None
 
 
 class _AnnouncingServer(uvicorn.Server):
@@ -135,24 +156,46 @@ def serve(*, host: str, port: int, data_dir: Path, auth: bool) -> None:
 
     from descent_server.db.migrate import upgrade
 
+    print(
+        f"descent: starting on {host}:{port}: database, then a worker warmed up "
+        "(numpy engines and Keras, a few seconds)…",
+        flush=True,
+    )
     upgrade()
     config = uvicorn.Config(
         "descent_server.api.app:create_app", factory=True, host=host, port=port, log_level="info"
     )
+    # Our start-up and ready lines replace uvicorn's; its warnings and errors still show.
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     # Bind before the worker starts: a taken port fails fast (exit 3) and leaves nothing behind.
     sock = config.bind_socket()
     url = f"http://{host}:{sock.getsockname()[1]}"
-    database = _safe(settings.resolved_database_url())
-    banner = (
-        f"descent is serving on {url} (dashboard /, docs /docs)\n"
-        f"  data: {settings.data_dir.resolve()}  database: {database}\n"
-        f"  auth: {'on (create a key: descent-server keys create --owner NAME)' if auth else 'off'}"
-    )
+    from descent_server.workers.celery_app import warm_marker  # after configure(): data_dir
+
+    marker = warm_marker(settings)
+    marker.unlink(missing_ok=True)  # a previous run's marker says nothing about this worker
     try:
-        with running_worker(worker_command()):
-            _AnnouncingServer(config, banner).run(sockets=[sock])
+        with running_worker(worker_command()) as worker:
+            warm_s = wait_warm(worker, marker, WARM_TIMEOUT_S)
+            _AnnouncingServer(config, _banner(url, settings, auth, warm_s)).run(sockets=[sock])
     except KeyboardInterrupt:
         pass
     finally:
         sock.close()
     print("descent stopped", flush=True)
+
+
+def _banner(url: str, settings: Settings, auth: bool, warm_s: float | None) -> str:
+    """Return the ready lines: where it serves, what it stores where, how the worker is."""
+    worker = (
+        f"warm ({warm_s:.1f} s: numpy engines and Keras loaded)"
+        if warm_s is not None
+        else f"still warming up after {WARM_TIMEOUT_S:.0f} s (the first runs may wait)"
+    )
+    return (
+        f"descent is serving on {url} (dashboard /, docs /docs)\n"
+        f"  data: {settings.data_dir.resolve()}  "
+        f"database: {_safe(settings.resolved_database_url())}\n"
+        f"  auth: {'on (create a key: descent-server keys create --owner NAME)' if auth else 'off'}"
+        f"\n  worker: {worker}"
+    )

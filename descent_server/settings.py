@@ -91,7 +91,7 @@ class Settings(BaseSettings):
 
     def resolved_broker_url(self) -> str:
         """Return the broker URL, defaulting to the embedded file broker."""
-        return self.broker_url or "filesystem://"
+        return self.broker_url or "filesystem://localhost/"  # a host: kombu warns without one
 
     @property
     def embedded(self) -> bool:

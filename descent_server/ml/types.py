@@ -40,3 +40,10 @@ whole epoch and the model returned is that epoch's."""
 
 class InvalidData(ValueError):
     """The data cannot be trained on (one class, constant feature, wrong shape...)."""
+
+
+def divergence_message(last_epoch: int) -> str:
+    """Say where a diverged run stopped: the one wording of the API's error and the plots."""
+    # The last recorded epoch: the one whose loss blew up past the bound, or the last sane one
+    # before a step whose loss was not finite (that step is never recorded).
+    return f"loss diverged: training stopped at epoch {last_epoch}"

@@ -106,10 +106,13 @@ def after_truncate(session: Session, run_id: str, after_epoch: int) -> None:
     _replace_blocks(session, run_id, block, None, summarize(epochs, loss))
 
 
+# The ends are kept anyway and belong to the first and last bucket, so a bucket never spends
+# a point on what an end already shows (a falling curve's bucket next to epoch 0).
 _SCAN = """
 WITH s AS MATERIALIZED (
-    SELECT epoch, loss, CAST(epoch - :lo - 1 AS BIGINT) * :buckets / :span AS k
-    FROM epoch WHERE run_id = :run_id AND epoch > :lo AND epoch < :hi AND loss IS NOT NULL),
+    SELECT epoch, loss, CASE WHEN epoch = :lo THEN 0 WHEN epoch = :hi THEN :buckets - 1
+        ELSE CAST(epoch - :lo - 1 AS BIGINT) * :buckets / :span END AS k
+    FROM epoch WHERE run_id = :run_id AND epoch >= :lo AND epoch <= :hi AND loss IS NOT NULL),
 g AS (SELECT k, min(loss) AS low, max(loss) AS high FROM s GROUP BY k)
 SELECT min(s.epoch) FROM s JOIN g ON s.k = g.k
 WHERE s.loss = g.low OR s.loss = g.high GROUP BY s.k, s.loss = g.low
@@ -117,10 +120,11 @@ WHERE s.loss = g.low OR s.loss = g.high GROUP BY s.k, s.loss = g.low
 
 
 def downsample(session: Session, run_id: str, max_points: int) -> list[dict[str, Any]]:
-    """Return at most `max_points` rows that keep the loss curve's shape.
+    """Return at most `max_points` rows that keep the loss curve's shape, spread over the run.
 
     The first and last epoch, and the lowest and highest loss of each of (max_points - 2) / 2
-    equal epoch buckets in between (for long histories, buckets are made of whole blocks).
+    equal epoch buckets (for long histories, buckets are made of whole blocks); points left
+    over (a bucket whose extremes are the ends, an odd count) go to evenly spaced epochs.
     """
     from descent_server.repository.history import _SELECT, _fetch, _to_dict, read_history
 
@@ -130,15 +134,34 @@ def downsample(session: Session, run_id: str, max_points: int) -> list[dict[str,
     if lo is None or hi - lo + 1 <= max_points:
         return read_history(session, run_id).rows
     buckets = (max_points - 2) // 2
-    if hi - lo + 1 <= FULL_SCAN_MAX:
+    keep: set[int] = {lo, hi}
+    if buckets and hi - lo + 1 <= FULL_SCAN_MAX:
         params = {"run_id": run_id, "lo": lo, "hi": hi, "buckets": buckets, "span": hi - lo - 1}
-        keep = {row[0] for row in session.execute(text(_SCAN), params)}
-    else:
-        keep = _pick_from_blocks(session, run_id, lo, hi, buckets)
-    keep |= {lo, hi}
+        keep |= {row[0] for row in session.execute(text(_SCAN), params)}
+    elif buckets:
+        keep |= _pick_from_blocks(session, run_id, lo, hi, buckets)
+    keep = spread(keep, lo, hi, max_points)
     marks = ", ".join("?" * len(keep))
     sql = f"{_SELECT} WHERE run_id = ? AND epoch IN ({marks}) ORDER BY epoch"
     return [_to_dict(row) for row in _fetch(session, sql, [run_id, *sorted(keep)])]
+
+
+def spread(keep: set[int], lo: int, hi: int, max_points: int) -> set[int]:
+    """Fill the points `keep` leaves unused with evenly spaced positions far from its own."""
+    spare = max_points - len(keep)
+    if spare <= 0:
+        return keep
+    grid = np.unique(np.rint(np.linspace(lo, hi, max_points)).astype(np.int64))
+    kept = np.array(sorted(keep), dtype=np.int64)
+    grid = grid[~np.isin(grid, kept)]
+    # Distance from each grid position to the nearest kept one: fill the widest gaps first.
+    at = np.searchsorted(kept, grid)
+    gap = np.minimum(
+        np.abs(grid - kept[np.clip(at - 1, 0, kept.size - 1)]),
+        np.abs(kept[np.clip(at, 0, kept.size - 1)] - grid),
+    )
+    chosen = grid[np.argsort(-gap, kind="stable")[:spare]]
+    return keep | {int(e) for e in chosen}
 
 
 def _pick_from_blocks(session: Session, run_id: str, lo: int, hi: int, buckets: int) -> set[int]:
@@ -162,20 +185,29 @@ def _pick_from_blocks(session: Session, run_id: str, lo: int, hi: int, buckets: 
 
 
 def pick_min_max(values: np.ndarray, max_points: int) -> np.ndarray:
-    """Return sorted indices: first, last, and each bucket's min and max (NaN-safe)."""
+    """Return sorted indices: first, last, each bucket's min and max, spread spares (NaN-safe).
+
+    The same picks as `downsample`: the ends belong to the first and last bucket.
+    """
     n = values.size
     if n <= max_points:
         return np.arange(n)
-    buckets = max((max_points - 2) // 2, 1)
-    inner = np.arange(1, n - 1)
-    bucket = (inner - 1) * buckets // (n - 2)
-    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
-    segment = values[1:-1]
-    low = np.where(np.isnan(segment), np.inf, segment)
-    high = np.where(np.isnan(segment), -np.inf, segment)
-    at_min = low == np.minimum.reduceat(low, starts)[bucket]
-    at_max = high == np.maximum.reduceat(high, starts)[bucket]
-    first_min = np.unique(bucket[at_min], return_index=True)[1]
-    first_max = np.unique(bucket[at_max], return_index=True)[1]
-    picked = np.r_[0, inner[at_min][first_min], inner[at_max][first_max], n - 1]
-    return np.unique(picked)
+    buckets = (max_points - 2) // 2
+    picked = np.array([0, n - 1])
+    if buckets:
+        index = np.arange(n)
+        bucket = np.clip((index - 1) * buckets // (n - 2), 0, buckets - 1)
+        bucket[-1] = buckets - 1
+        starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+        low = np.where(np.isnan(values), np.inf, values)
+        high = np.where(np.isnan(values), -np.inf, values)
+        at_min = low == np.minimum.reduceat(low, starts)[bucket]
+        at_max = high == np.maximum.reduceat(high, starts)[bucket]
+        # A bucket of NaNs only has no extreme (SQL skips NULL losses).
+        at_min &= np.isfinite(low) | ~np.isnan(values)
+        at_max &= np.isfinite(high) | ~np.isnan(values)
+        first_min = np.unique(bucket[at_min], return_index=True)[1]
+        first_max = np.unique(bucket[at_max], return_index=True)[1]
+        picked = np.r_[picked, index[at_min][first_min], index[at_max][first_max]]
+    keep = spread({int(i) for i in picked}, 0, n - 1, max_points)
+    return np.array(sorted(keep), dtype=np.int64)

@@ -52,10 +52,12 @@ class _Strict(BaseModel):
 class RegressionInit(_Strict):
     """Initial parameters: `a`, `b` for one feature, or `weights`, `bias` for several."""
 
-    a: InitValue | None = None
-    b: InitValue | None = None
-    weights: list[InitValue] | None = Field(None, max_length=1000)
-    bias: InitValue | None = None
+    a: InitValue | None = Field(None, description="initial slope (one feature)")
+    b: InitValue | None = Field(None, description="initial intercept (one feature)")
+    weights: list[InitValue] | None = Field(
+        None, max_length=1000, description="initial weights, one per feature"
+    )
+    bias: InitValue | None = Field(None, description="initial bias (several features)")
 
     @model_validator(mode="after")
     def _one_form(self) -> RegressionInit:
@@ -67,8 +69,12 @@ class RegressionInit(_Strict):
 class SurfaceAxes(_Strict):
     """Loss-surface grid: `[min, max, n]` for a and for b."""
 
-    a: tuple[Finite, Finite, Annotated[Int32, Field(ge=2)]]
-    b: tuple[Finite, Finite, Annotated[Int32, Field(ge=2)]]
+    a: tuple[Finite, Finite, Annotated[Int32, Field(ge=2)]] = Field(
+        description="[min, max, n] of the slope axis"
+    )
+    b: tuple[Finite, Finite, Annotated[Int32, Field(ge=2)]] = Field(
+        description="[min, max, n] of the intercept axis"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> SurfaceAxes:
@@ -85,51 +91,70 @@ class SurfaceAxes(_Strict):
 class RegressionHyperparameters(_Strict):
     """Linear regression trained by gradient descent (the course's model y = a·x + b)."""
 
-    learning_rate: Finite = Field(0.01, gt=0)
-    epochs: Int32 = Field(300, ge=1)
-    init: RegressionInit | None = None  # filled from the feature count
-    gradient: Literal["course", "exact"] = "course"
-    normalize: Literal["none", "minmax", "standard"] = "none"
-    batch_size: Int32 | None = Field(None, ge=1)
-    seed: int = Field(0, ge=0, lt=2**32, strict=True)
-    loss_surface: SurfaceAxes | None = None  # filled at submission for one feature
+    learning_rate: Finite = Field(0.01, gt=0, description="gradient-descent step size")
+    epochs: Int32 = Field(300, ge=1, description="passes over the data (server max applies)")
+    init: RegressionInit | None = Field(  # filled from the feature count
+        None, description="initial parameters (default: zeros)"
+    )
+    gradient: Literal["course", "exact"] = Field(
+        "course", description="course: mean((ŷ−y)·x), no factor 2; exact: the true MSE derivative"
+    )
+    normalize: Literal["none", "minmax", "standard"] = Field(
+        "none", description="scale features (results stay in the data's units)"
+    )
+    batch_size: Int32 | None = Field(None, ge=1, description="rows per step (null: full batch)")
+    seed: int = Field(0, ge=0, lt=2**32, strict=True, description="shuffling seed")
+    loss_surface: SurfaceAxes | None = Field(  # filled at submission for one feature
+        None, description="loss-surface grid (default: centred on the least-squares optimum)"
+    )
 
 
 class Optimizer(_Strict):
     """The Keras optimizer of an MLP."""
 
-    name: Literal["sgd", "adam", "rmsprop"] = "sgd"
-    learning_rate: Finite = Field(0.01, gt=0, le=1e3)
-    momentum: Finite = Field(0.0, ge=0, lt=1)
+    name: Literal["sgd", "adam", "rmsprop"] = Field("sgd", description="Keras optimizer")
+    learning_rate: Finite = Field(0.01, gt=0, le=1e3, description="optimizer step size")
+    momentum: Finite = Field(0.0, ge=0, lt=1, description="SGD momentum")
 
 
 class Snapshots(_Strict):
     """Decision-boundary snapshots: every n epochs, on a resolution² grid (two features)."""
 
-    every: Int32 = Field(1, ge=1)
-    resolution: Int32 = Field(100, ge=2)
+    every: Int32 = Field(1, ge=1, description="store a boundary snapshot every n epochs")
+    resolution: Int32 = Field(100, ge=2, description="grid points per axis")
 
 
 class MLPHyperparameters(_Strict):
     """A Keras multi-layer perceptron classifier."""
 
     hidden_layers: list[Annotated[Int32, Field(ge=1)]] = Field(
-        default_factory=lambda: [40, 40], max_length=1000
+        default_factory=lambda: [40, 40],
+        max_length=1000,
+        description="units per hidden layer",
+        json_schema_extra={"default": [40, 40]},  # a factory's value is not in the schema
     )
     activation: Literal[
         "relu", "tanh", "sigmoid", "linear", "elu", "selu", "gelu", "softplus", "swish"
-    ] = "relu"
-    output: Literal["auto", "softmax", "sigmoid"] = "auto"
-    loss: Literal["auto", "categorical_crossentropy", "binary_crossentropy", "mse"] = "auto"
+    ] = Field("relu", description="hidden-layer activation")
+    output: Literal["auto", "softmax", "sigmoid"] = Field(
+        "auto", description="auto: softmax for >2 classes, sigmoid for 2"
+    )
+    loss: Literal["auto", "categorical_crossentropy", "binary_crossentropy", "mse"] = Field(
+        "auto", description="training loss (auto follows the output)"
+    )
     optimizer: Optimizer = Field(default_factory=lambda: Optimizer.model_validate({}))
-    batch_size: Int32 = Field(32, ge=1)
-    epochs: Int32 = Field(20, ge=1)
-    validation_split: Finite = Field(0.1, ge=0, lt=1)
-    validation: Literal["stratified", "tail"] = "stratified"
-    normalize: Literal["none", "minmax", "standard"] = "minmax"
-    seed: int = Field(0, ge=0, lt=2**32, strict=True)
+    batch_size: Int32 = Field(32, ge=1, description="rows per step")
+    epochs: Int32 = Field(20, ge=1, description="passes over the data (server max applies)")
+    validation_split: Finite = Field(0.1, ge=0, lt=1, description="share of rows held out")
+    validation: Literal["stratified", "tail"] = Field(
+        "stratified", description="tail: the last rows, as Keras' validation_split takes them"
+    )
+    normalize: Literal["none", "minmax", "standard"] = Field("minmax", description="scale features")
+    seed: int = Field(0, ge=0, lt=2**32, strict=True, description="initialisation seed")
     snapshots: Snapshots = Field(default_factory=lambda: Snapshots.model_validate({}))
-    weights: Literal["stats", "full"] = "stats"
+    weights: Literal["stats", "full"] = Field(
+        "stats", description="stats: per-layer norms; full: every weight every epoch"
+    )
 
 
 MODELS: dict[str, type[_Strict]] = {

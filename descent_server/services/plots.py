@@ -100,7 +100,7 @@ def cache() -> LRUCache:
 async def render(
     *, run_id: str, owner: str, name: str, options: PlotOptions, if_none_match: str | None = None
 ) -> Picture:
-    """Return picture `name` of the run (404 if it does not apply, 409 before its data)."""
+    """Return picture `name` of the run (422 if its kind never has it, 409 before its data)."""
     check_size(options)
     loader = _LOADERS.get(name)
     if loader is None:
@@ -110,6 +110,7 @@ async def render(
     run = await render_pool.pool().load(
         partial(read, lambda s: get_run(session=s, run_id=run_id, owner=owner))
     )
+    check_applies(run, name)
     # run.version moves on every stored epoch or status change: the picture's identity.
     key = repr((run.id, run.version, run.progress_epoch, name, astuple(options)))
     return await cached_picture(
@@ -176,6 +177,43 @@ def check_size(options: PlotOptions) -> None:
         )
 
 
+# Plots every run has are absent; the others say which runs have them.
+ONE_FEATURE_REGRESSION = "one-feature linear_regression runs"
+_APPLIES: dict[str, str] = {
+    "fit": ONE_FEATURE_REGRESSION,
+    "surface": ONE_FEATURE_REGRESSION,
+    "contour": ONE_FEATURE_REGRESSION,
+    "boundary": "two-feature mlp_classifier runs that record snapshots",
+    "boundary.gif": "two-feature mlp_classifier runs that record snapshots",
+}
+
+
+def check_applies(run: Run, name: str) -> None:
+    """Refuse a plot this kind or shape of run never has (422 naming the plot and who has it).
+
+    Unlike 409 (not yet: retry later), no amount of waiting brings this picture.
+    """
+    if name not in _APPLIES:
+        return
+    n = len(run.features)
+    shape = f"{run.kind}, {n} feature{'s' * (n != 1)}"
+    if name in ("fit", "surface", "contour"):
+        applies = run.kind == REGRESSION and n == 1
+    else:
+        # Before the worker's analysis an MLP's snapshot settings are unknown: a 409 then.
+        recorded = run.analysis is None or "extent" in run.analysis
+        applies = run.kind != REGRESSION and n == 2 and recorded
+        if run.kind != REGRESSION and n == 2 and not recorded:
+            shape += ", no snapshots recorded"
+    if not applies:
+        shown = name if name.endswith(".gif") else f"{name}.png"
+        raise InvalidInput.at(
+            ["path", "name"],
+            f"{shown} exists for {_APPLIES[name]} only; this run: {shape} "
+            "(loss.png and params.png exist for every run)",
+        )
+
+
 def _size(options: PlotOptions) -> dict[str, Any]:
     return {"width": options.width, "height": options.height, "dpi": options.dpi}
 
@@ -207,7 +245,9 @@ def _params(session: Session, run: Run, options: PlotOptions) -> Job:
     epochs = [r["epoch"] for r in rows]
     if run.kind == REGRESSION:
         series = _series([_flat_params(r["params"]) for r in rows])
-        return Job.of("params_plot", epochs, series, log=bool(options.log), **_size(options))
+        return Job.of(
+            "params_plot", epochs, series, log=bool(options.log), panels=True, **_size(options)
+        )
     weights = _series([r["weight_norms"] for r in rows])
     grads = _series([r["grad_norms"] for r in rows])
     return Job.of(
@@ -219,7 +259,6 @@ def _params(session: Session, run: Run, options: PlotOptions) -> Job:
 
 
 def _fit(session: Session, run: Run, options: PlotOptions) -> Job:
-    _one_feature_regression(run)
     params = history.latest_params(session, run)
     if params is None:
         raise NotReady(f"run {run.id} has no parameters yet")
@@ -240,7 +279,6 @@ def _path(session: Session, run: Run) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def _surface(session: Session, run: Run, options: PlotOptions) -> Job:
-    _one_feature_regression(run)
     a, b, loss = _path(session, run)
     return Job.of(
         "surface_plot", history.surface_of(session, run), a, b, loss,
@@ -249,7 +287,6 @@ def _surface(session: Session, run: Run, options: PlotOptions) -> Job:
 
 
 def _contour(session: Session, run: Run, options: PlotOptions) -> Job:
-    _one_feature_regression(run)
     a, b, _ = _path(session, run)
     label = f"lr = {run.hyperparameters.get('learning_rate'):g}"
     return Job.of(
@@ -287,11 +324,8 @@ def _boundary_gif(session: Session, run: Run, options: PlotOptions) -> Job:
 
 
 def _snapshot_epochs(session: Session, run: Run) -> list[int]:
-    """Return the run's snapshot epochs (404 if it records none, 409 before the first)."""
-    analysis = run.analysis or {}
-    if run.kind == REGRESSION or "extent" not in analysis:
-        raise NotFound("decision boundaries exist for two-feature MLP runs only")
-    epochs = repo.snapshot_epochs(session, run.id)
+    """Return the run's snapshot epochs (409 before the first; `check_applies` ran before)."""
+    epochs = repo.snapshot_epochs(session, run.id) if run.analysis else []
     if not epochs:
         raise NotReady(f"run {run.id} has no snapshots yet")
     return epochs
@@ -305,11 +339,6 @@ def _label(run: Run, column: str) -> str:
     if run.dataset_id.startswith("builtin:") and builtin is not None:
         return builtin.labels.get(column, column)
     return column
-
-
-def _one_feature_regression(run: Run) -> None:
-    if run.kind != REGRESSION or len(run.features) != 1:
-        raise NotFound("this plot exists for one-feature regressions only")
 
 
 def _flat_params(params: dict[str, Any]) -> dict[str, Any]:

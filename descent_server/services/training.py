@@ -25,7 +25,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_expone
 
 from descent_server.db.models import Run
 from descent_server.db.session import session_scope
-from descent_server.ml.types import EpochRecord, InvalidData
+from descent_server.ml.types import EpochRecord, InvalidData, divergence_message
 from descent_server.repository import history, leases
 from descent_server.services.errors import DomainError
 from descent_server.settings import Settings, get_settings
@@ -261,8 +261,7 @@ def _train(
         _fenced(db.call(history.put_artifact, run_id, "model", *artifact, attempt=attempt))
     error = None
     if status == "diverged":
-        epoch = result["epochs_run"] + 1
-        error = {"code": "diverged", "message": f"the loss blew up by epoch {epoch}"}
+        error = {"code": "diverged", "message": divergence_message(result["epochs_run"])}
     return status, result, error
 
 

@@ -9,10 +9,12 @@ fork), never in an API process that merely imports this module to enqueue.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from celery import Celery
@@ -135,9 +137,8 @@ def _child_init(**_: Any) -> None:
     # Idle from now, not since the parent imported this module: a child recycled in the
     # middle of a burst (max_tasks_per_child) must not start a 5 s import before its first task.
     _idle_since[0] = time.monotonic()
-    # Import Keras (5 s with TensorFlow) once the child is idle, so the first MLP run starts
-    # warm while a stream of quick regression runs is never slowed down by the import.
-    threading.Thread(target=_warm_keras_when_idle, name="warm-keras", daemon=True).start()
+    # Off the main thread: billiard kills a child that is not up within a few seconds.
+    threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
 
 
 @task_prerun.connect
@@ -149,6 +150,32 @@ def _task_started(**_: Any) -> None:
 def _task_ended(**_: Any) -> None:
     _busy_since[0] = None
     _idle_since[0] = time.monotonic()
+
+
+def warm_marker(settings: Settings) -> Path:
+    """Return the file a warm pool child writes in embedded mode (`descent-server dev` waits)."""
+    return settings.data_dir / "worker.warm"
+
+
+def _warm_up() -> None:
+    """Import what a regression run needs now, Keras once idle; then say so (embedded mode)."""
+    try:
+        from sqlalchemy.orm import configure_mappers
+
+        import descent_server.ml.linear
+        import descent_server.ml.regression
+        import descent_server.services.analysis
+        import descent_server.services.training
+        import descent_server.services.training_data  # noqa: F401
+
+        configure_mappers()  # the first query would do it, inside the first run
+    except Exception:  # noqa: BLE001 - the run itself fails with the real error
+        log.warning("worker warm-up failed", exc_info=True)
+    _warm_keras_when_idle()
+    settings = get_settings()
+    if settings.embedded:
+        with contextlib.suppress(OSError):
+            warm_marker(settings).write_text(str(os.getpid()))
 
 
 def _warm_keras_when_idle() -> None:

@@ -100,6 +100,7 @@ def main() -> None:
             epochs,
             {"a (slope)": a_h, "b (intercept)": b_h},
             title="Movies, lr 2e-10: parameters per epoch",
+            panels=True,
         ),
     )
     surface = course_surface(x, y)

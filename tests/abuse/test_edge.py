@@ -26,6 +26,7 @@ from descent_server.cli import app as cli
 from descent_server.embedded import is_loopback
 from tests.abuse.conftest import anonymous
 from tests.abuse.health import HealthWatch
+from tests.api.helpers import MOVIES_RUN
 from tests.faults.stack import Stack
 from tests.ops.procs import entry_point
 
@@ -38,13 +39,7 @@ JSON = "application/json"
 REFUSAL_BUDGET_S = 2.0
 # What kernel socket buffers can swallow before the server's close stops the client.
 UNREAD = BIG // 2
-RUN = {
-    "kind": "linear_regression",
-    "dataset_id": "builtin:movies",
-    "features": ["num_want_to_see"],
-    "target": "nums_audience",
-    "hyperparameters": {"learning_rate": 1e-9, "epochs": 5},
-}
+RUN = {**MOVIES_RUN, "hyperparameters": {"learning_rate": 1e-9, "epochs": 5}}
 
 
 @dataclass

@@ -22,6 +22,7 @@ import pytest
 
 from tests.abuse.conftest import client_for
 from tests.abuse.health import HealthWatch
+from tests.api.helpers import MOVIES_RUN
 from tests.faults.servers import ApiServer
 from tests.faults.stack import Stack
 
@@ -40,13 +41,7 @@ API_KNOBS = {
     "max_owner_stored_bytes": str(STORED_QUOTA),
 }
 # A short course regression: ~300 bytes of history per epoch estimated, no worker runs it.
-RUN = {
-    "kind": "linear_regression",
-    "dataset_id": "builtin:movies",
-    "features": ["num_want_to_see"],
-    "target": "nums_audience",
-    "hyperparameters": {"learning_rate": 1e-9, "epochs": 10},
-}
+RUN = {**MOVIES_RUN, "hyperparameters": {"learning_rate": 1e-9, "epochs": 10}}
 
 
 @pytest.fixture(scope="module")

@@ -145,8 +145,12 @@ def test_regression_plots(api) -> None:  # type: ignore[no-untyped-def]
         assert image(r).size == (400, 300)
     fit = api.client.get(f"{url}/fit.png", params={"x": 12008}, headers=api.a)
     assert fit.status_code == 200
-    for name in ("boundary.png", "boundary.gif"):
-        assert api.client.get(f"{url}/{name}", headers=api.a).status_code == 404
+    for name in ("boundary.png", "boundary.gif"):  # never, for this kind: 422, not 404
+        r = api.client.get(f"{url}/{name}", headers=api.a)
+        assert r.status_code == 422 and r.json()["detail"] == [{"loc": ["path", "name"], "msg": (
+            f"{name} exists for two-feature mlp_classifier runs that record snapshots only; "
+            "this run: linear_regression, 1 feature (loss.png and params.png exist for every run)"
+        )}]  # fmt: skip
     assert api.client.get(f"{url}/nope.png", headers=api.a).status_code == 422
     too_big = api.client.get(f"{url}/loss.png", params={"width": 5000}, headers=api.a)
     assert too_big.status_code == 422
@@ -181,7 +185,12 @@ def test_mlp_plots(api) -> None:  # type: ignore[no-untyped-def]
         api.client.get(f"{url}/boundary.png", params={"epoch": 7}, headers=api.a).status_code == 404
     )
     for name in ("fit", "surface", "contour"):
-        assert api.client.get(f"{url}/{name}.png", headers=api.a).status_code == 404
+        r = api.client.get(f"{url}/{name}.png", headers=api.a)
+        assert r.status_code == 422 and r.json()["detail"] == [{"loc": ["path", "name"], "msg": (
+            f"{name}.png exists for one-feature linear_regression runs only; "
+            "this run: mlp_classifier, 2 features (loss.png and params.png exist for every run)"
+        )}]  # fmt: skip
+    assert api.client.get("/v1/runs/nope/plots/fit.png", headers=api.a).status_code == 404
 
 
 def test_diverged_run_is_valid_json_with_plots(api) -> None:  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ from descent_server.ml import plots
 from descent_server.ml.datasets import load_builtin
 from descent_server.ml.plots._render import power_label, thin
 from descent_server.ml.surface import loss_surface
+from descent_server.ml.types import divergence_message
 from tests.ml.plot_helpers import blobs, course_run, decode, halves_grid, numpy_surface
 
 SIZES = [(800, 600, 100), (333, 257, 72), (1000, 700, 150)]
@@ -131,6 +132,52 @@ def test_params_plot_variants():
     )
     decode(plots.params_plot(epochs, {"a": [None] * 50, "b": [float("nan")] * 50}))
     decode(plots.params_plot([], {}))
+
+
+def spine_rows(image) -> int:
+    """Count the horizontal axis frames' edges: runs of rows dark across most of the width."""
+    dark = np.asarray(image.convert("RGB")).sum(axis=2) < 150
+    rows = np.flatnonzero(dark.mean(axis=1) > 0.5)
+    return int(rows.size and 1 + np.count_nonzero(np.diff(rows) > 1))
+
+
+def pixels_of(image, rgb: tuple[int, int, int]) -> np.ndarray:
+    """Return the row numbers of the pixels painted exactly `rgb`."""
+    return np.nonzero(np.all(np.asarray(image.convert("RGB")) == rgb, axis=2))[0]
+
+
+def test_regression_params_get_one_panel_each():
+    a, b, _ = course_run()
+    epochs = np.arange(len(a))
+    image = decode(plots.params_plot(epochs, {"a": a, "b": b}, panels=True))
+    assert spine_rows(image) == 4  # two panels: each has a top and a bottom edge
+    # a (C0 blue) is drawn on the upper panel only, b (C1 orange) on the lower one only: on
+    # twin axes both curves, rescaled, would lie exactly on top of each other.
+    blue, orange = pixels_of(image, (31, 119, 180)), pixels_of(image, (255, 127, 14))
+    assert blue.size > 100 and orange.size > 100
+    assert blue.max() < orange.min()
+    twin = decode(plots.params_plot(epochs, {"a": a, "b": b}))
+    assert spine_rows(twin) == 2
+
+
+@pytest.mark.parametrize(("count", "panels"), [(2, 3), (5, 2)])
+def test_many_weights_share_a_panel_and_the_bias_keeps_its_own(count, panels):
+    epochs = np.arange(50)
+    series = {f"w[{i}]": np.linspace(0, i + 1, 50) for i in range(count)}
+    series["bias"] = np.linspace(3, 1, 50)
+    image = decode(plots.params_plot(epochs, series, panels=True, width=400, height=300))
+    assert spine_rows(image) == 2 * panels
+
+
+def test_divergence_label_says_what_the_api_error_says():
+    label = plots.divergence_label([0, 1], [1e8, 2.2e18])
+    # The words of the run's error (services/training.py), then the last finite loss.
+    assert label == "loss diverged: training stopped at epoch 1 (loss 2.2e+18)"
+    assert label.startswith(divergence_message(1))
+    assert plots.divergence_label([0, 1, 2], [1e8, 2e9, float("nan")]).startswith(
+        "loss diverged: training stopped at epoch 1 "
+    )
+    assert plots.divergence_label([0], [float("nan")]) is None
 
 
 def test_sweep_plot_with_many_runs_and_non_finite_curves():

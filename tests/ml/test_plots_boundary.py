@@ -48,6 +48,12 @@ def test_boundary_plot_variants():
         plots.boundary_plot(np.zeros(5), [0, 1, 0, 1], "ab", X, y)
 
 
+def test_epoch_0_is_titled_initial_not_after():
+    assert plots.boundary_title(0) == "Decision regions, initial (epoch 0)"
+    assert plots.boundary_title(5) == "Decision regions after epoch 5"
+    assert plots.boundary_title(None) == "Decision regions"
+
+
 def test_gif_has_one_frame_per_snapshot_with_the_size_asked():
     X, y = blobs()
     grids = [np.full((50, 50), i % 3, dtype=np.uint8) for i in range(7)]

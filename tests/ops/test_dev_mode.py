@@ -84,11 +84,33 @@ def stop_and_check(proc: subprocess.Popen[bytes], sig: int, log: Path) -> None:
     assert "descent stopped" in log.read_text()
 
 
+def check_start_up_lines(text: str, url: str) -> None:
+    """Our start-up line first; no Celery banner or root lecture; our ready lines last."""
+    lines = text.splitlines()
+    assert lines[0].startswith(f"descent: starting on {url.removeprefix('http://')}: "), lines
+    for noise in ("-------------- ", "[config]", "SecurityWarning", "superuser privileges",
+                  "No hostname was supplied", "Uvicorn running on"):  # fmt: skip
+        assert noise not in text, (noise, text)
+    ready = lines.index(f"descent is serving on {url} (dashboard /, docs /docs)")
+    assert lines[ready + 3].startswith("  worker: warm ("), lines
+    # Everything the worker says while starting comes before the ready line.
+    assert all(i < ready for i, line in enumerate(lines) if "MainProcess" in line), lines
+
+
+def pool_child_is_warm(data_dir: Path, server_pid: int) -> None:
+    """The worker's pool child wrote the warm marker and has TensorFlow (Keras) loaded."""
+    child = int((data_dir / "worker.warm").read_text())
+    assert child in descendants(server_pid)
+    maps = Path(f"/proc/{child}/maps").read_text()
+    assert "tensorflow" in maps, "Keras was not imported before the server said it was ready"
+
+
 def test_dev_serves_trains_and_stops_on_sigterm(tmp_path: Path) -> None:
     proc, url, log = start_dev(tmp_path)
     try:
-        assert f"descent is serving on {url} (dashboard /, docs /docs)" in log.read_text()
+        check_start_up_lines(log.read_text(), url)
         assert (tmp_path / "descent-data" / "descent.db").exists()  # the default data dir
+        pool_child_is_warm(tmp_path / "descent-data", proc.pid)
 
         # Auth is off in dev mode, and the worker child really trains.
         body = {

@@ -28,6 +28,12 @@ SECTION = "## Five minutes with curl"
 API_LINE = "API=http://127.0.0.1:8000/v1"
 SCRIPT_TIMEOUT_S = 240
 PICTURES = ["fit.png", "learning-rates.png", "surface.png", "contour.png", "boundary-5.png"]
+# Step 4's event-stream command (through the end of its jq program) and the comments after it.
+SSE_COMMAND = re.compile(
+    r"^curl -sN \$API/runs/\$MLP/events .*?end'\n((?:# [^\n]*\n)*)", flags=re.S | re.M
+)
+SSE_BEGIN, SSE_END = '{"readme_sse":"begin"}', '{"readme_sse":"end"}'  # JSON, like the rest
+EPOCH_LINE = r'\{"epoch":%d,"loss":[-+.e0-9]+,"val_accuracy":[-+.e0-9]+\}'
 
 
 def walkthrough_blocks() -> list[str]:
@@ -104,6 +110,10 @@ def test_readme_walkthrough_runs_as_written(dev_server: str, tmp_path: Path) -> 
     blocks = walkthrough_blocks()
     assert len(blocks) >= 5 and blocks[0].strip() == API_LINE, blocks[:1]
     script = "\n".join(blocks).replace(API_LINE, f"API={dev_server}/v1")
+    sse = SSE_COMMAND.search(script)
+    assert sse, "step 4's `curl -sN $API/runs/$MLP/events | jq ...` is gone"
+    command = sse[0].removesuffix(sse[1])
+    script = script.replace(command, f"echo '{SSE_BEGIN}'\n{command}echo '{SSE_END}'\n")
     work = tmp_path / "walkthrough"
     work.mkdir()
     done = subprocess.run(
@@ -140,6 +150,18 @@ def test_readme_walkthrough_runs_as_written(dev_server: str, tmp_path: Path) -> 
     grid_optimum = by_key(values, "a")[0]
     assert grid_optimum["a"] == pytest.approx(0.0707070707, rel=1e-9)
     assert grid_optimum["b"] == pytest.approx(-90.9090909, rel=1e-9)
+
+    # 4. The event stream prints exactly what the README shows: epochs 0..20 in order and
+    # nothing between them, then the final status (the progress status events filtered out).
+    streamed_lines = done.stdout.split(SSE_BEGIN + "\n")[1].split(SSE_END)[0].splitlines()
+    assert len(streamed_lines) == 22, streamed_lines
+    for epoch, line in enumerate(streamed_lines[:21]):
+        assert re.fullmatch(EPOCH_LINE % epoch, line), (epoch, line)
+    assert streamed_lines[21] == '{"status":"succeeded"}'
+    shown = [line.removeprefix("# ") for line in sse[1].splitlines()]
+    assert len(shown) == 4 and shown[1] == "...", shown
+    for promise, line in zip(shown, [streamed_lines[0], "...", *streamed_lines[20:]], strict=True):
+        assert matches(promise, line), (promise, line)
 
     # 4. The MLP: every epoch streamed, then succeeded with the course's accuracy.
     streamed = [row["epoch"] for row in by_key(values, "epoch") if "val_accuracy" in row]

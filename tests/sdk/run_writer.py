@@ -21,9 +21,15 @@ class RunWriter:
         self.attempt = attempt
 
     def epochs(self, epochs: range, **fields: Any) -> None:
-        """Store regression-like epochs: loss 100/(e+1), params a=e/10, b=1."""
+        """Store regression-like epochs: loss 100/(e+1), params a=e/10, b=1 (or `params=`)."""
+        params = fields.pop("params", None)  # None: a regression's a and b
         records = [
-            EpochRecord(epoch=e, loss=100.0 / (e + 1), params={"a": e / 10, "b": 1.0}, **fields)
+            EpochRecord(
+                epoch=e,
+                loss=100.0 / (e + 1),
+                params={"a": e / 10, "b": 1.0} if params is None else params,
+                **fields,
+            )
             for e in epochs
         ]
         with session_factory() as session:

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import descent
 import pytest
-from descent import _cli
+import uvicorn
+from descent import _cli, _cli_kinds
 from descent import _client as client_module
 from descent._cli import main, parse_assignments
 
+from descent_server.api.app import create_app
+from descent_server.api.schemas.runs import Kind
+from descent_server.db.session import session_factory
+from descent_server.ml.types import EpochRecord
+from descent_server.repository import history
+from descent_server.services.hyperparameters import MODELS
 from tests.sdk.conftest import Server
 from tests.sdk.run_writer import RunWriter
 
@@ -163,7 +173,9 @@ def test_runs_history_plot_predict_model(
     worker.artifact("model", b'{"a": 0.9, "b": 1.0}', "application/json")
     worker.finish()
     code, out = run_cli(client, capsys, "runs", "history", run.id)
-    assert code == 0 and len(out.strip().splitlines()) == 11 and '"a": 0.9' in out
+    assert code == 0 and len(out.strip().splitlines()) == 11
+    assert out.splitlines()[0].split() == ["epoch", "loss", "a", "b"]  # its own columns
+    assert out.splitlines()[-1].split() == ["9", "10", "0.9", "1"]
     code, out = run_cli(client, capsys, "runs", "history", run.id, "--csv")
     assert code == 0 and out.startswith("epoch,loss") and len(out.strip().splitlines()) == 11
     target = tmp_path / "h.csv"
@@ -285,3 +297,149 @@ def test_console_script_help() -> None:
     )
     assert "Exit codes" in done.stdout and "datasets" in done.stdout
     assert _cli.EXIT_SERVER == 5
+
+
+# ---- issue 18: kind-specific tables, help, argument messages, closed pipes -------------
+
+
+def _mlp_epochs(run_id: str, attempt: int, epochs: range) -> None:
+    """Store classifier epochs: accuracies and no parameters, as weights="stats" runs have."""
+    records = [
+        EpochRecord(
+            epoch=e, loss=1 / (e + 1), val_loss=2 / (e + 1), accuracy=0.5, val_accuracy=0.75
+        )
+        for e in epochs
+    ]
+    with session_factory() as session:
+        assert history.append_epochs(session, run_id, attempt, records)
+        session.commit()
+
+
+def test_runs_list_shows_metrics_and_history_kind_columns(
+    client: descent.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    regression = client.runs.create(**MOVIES_RUN, epochs=4)
+    worker = RunWriter(regression.id)
+    worker.epochs(range(5))
+    worker.finish()
+    mlp = client.runs.create(
+        kind="mlp_classifier", dataset="builtin:three-blobs", features=["x1", "x2"],
+        target="label", epochs=3,
+    )  # fmt: skip
+    _mlp_epochs(mlp.id, RunWriter(mlp.id).attempt, range(4))
+    code, out = run_cli(client, capsys, "runs", "list")
+    header, *lines = out.splitlines()
+    assert code == 0 and header.split() == [
+        "ID", "KIND", "STATUS", "EPOCH", "LOSS", "VAL_ACC", "NAME"
+    ]  # fmt: skip
+    rows = {line.split()[0]: line.split() for line in lines}
+    assert rows[regression.id][1:6] == ["linear_regression", "succeeded", "4/4", "20", "-"]
+    assert rows[mlp.id][1:6] == ["mlp_classifier", "running", "3/3", "0.25", "0.7500"]
+    code, out = run_cli(client, capsys, "runs", "history", mlp.id)
+    assert code == 0 and "params" not in out and "  a  " not in out
+    assert out.splitlines()[0].split() == ["epoch", "loss", "val_loss", "accuracy", "val_accuracy"]
+    assert out.splitlines()[-1].split() == ["3", "0.25", "0.5", "0.5", "0.75"]
+
+
+@pytest.mark.parametrize("group", ["datasets", "runs", "sweeps"])
+def test_a_group_alone_prints_its_own_help(
+    client: descent.Client, capsys: pytest.CaptureFixture[str], group: str
+) -> None:
+    assert main([group], client=client) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: descent {group} ") and "{datasets,runs,sweeps}" not in err
+    commands = {"datasets": ["upload", "list"], "runs": ["submit", "history"],
+                "sweeps": ["create", "watch"]}[group]  # fmt: skip
+    assert all(f"\n    {command} " in err for command in commands)
+
+
+def test_sdk_hyperparameter_schema_is_the_api_schema() -> None:
+    # The SDK's copy is what the server validates with; regenerate with
+    # `.venv/bin/python scripts/sdk_hyperparameters.py` when this fails.
+    api = json.loads(json.dumps({kind: m.model_json_schema() for kind, m in MODELS.items()}))
+    assert _cli_kinds.schemas() == api
+    assert _cli_kinds.kinds() == list(get_args(Kind))  # --kind offers what RunCreate takes
+
+
+def test_submit_help_lists_every_kinds_hyperparameters() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "descent", "runs", "submit", "--help"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    text = done.stdout
+    for kind, schema in _cli_kinds.schemas().items():
+        assert f"  {kind}: {schema['description']}" in text
+    # name, type, default, bounds and description, nested names dotted as --set takes them
+    assert "    learning_rate: number = 0.01  (> 0)\n        gradient-descent step size" in text
+    assert "    batch_size: integer|null = null  (>= 1)" in text
+    assert "    optimizer.momentum: number = 0.0  (>= 0, < 1)\n        SGD momentum" in text
+    assert '    activation: relu|tanh|sigmoid|linear|elu|selu|gelu|softplus|swish = "relu"' in text
+    assert "    hidden_layers: list[integer] = [40, 40]  (at most 1000 items, each >= 1)" in text
+    names = {row[0] for schema in _cli_kinds.schemas().values() for row in _cli_kinds.rows(schema)}
+    assert {"init.a", "loss_surface.b", "snapshots.every", "weights"} <= names
+    assert all(f"    {name}: " in text for name in names)
+    sweep_help = subprocess.run(
+        [sys.executable, "-m", "descent", "sweeps", "create", "--help"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "optimizer.learning_rate: number = 0.01  (> 0, <= 1000)" in sweep_help
+
+
+def test_malformed_predict_inputs_name_the_argument(
+    client: descent.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["runs", "predict", "some-run", "[[0.5,"], client=client)
+    err = capsys.readouterr().err
+    assert caught.value.code == 2
+    assert "argument INPUTS: not valid JSON" in err
+    assert "e.g. descent runs predict RUN_ID '[[0.5, 1.0]]'" in err
+
+
+@pytest.fixture
+def live(server: Server) -> Iterator[dict[str, str]]:
+    """Serve the app over real HTTP (a uvicorn thread); yield the CLI's environment for it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    uv = uvicorn.Server(uvicorn.Config(create_app(), log_level="warning"))
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        port = sock.getsockname()[1]
+        yield {**os.environ, "DESCENT_URL": f"http://127.0.0.1:{port}",
+               "DESCENT_API_KEY": server.key}  # fmt: skip
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
+def test_watch_into_a_closed_pipe_exits_quietly(
+    client: descent.Client, live: dict[str, str]
+) -> None:
+    run = client.runs.create(**MOVIES_RUN, epochs=2)
+    worker = RunWriter(run.id)
+    worker.epochs(range(3))
+    worker.finish()
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "descent", "runs", "watch", run.id],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=live,
+    )  # fmt: skip
+    assert cli.stdout is not None and cli.stderr is not None
+    cli.stdout.close()  # the reader is gone before the CLI writes a byte: every write fails
+    err = cli.stderr.read().decode()
+    assert cli.wait(timeout=120) == 0, err
+    assert "Broken pipe" not in err and "Traceback" not in err and "error" not in err
+
+
+def test_history_through_head_exits_quietly(client: descent.Client, live: dict[str, str]) -> None:
+    run = client.runs.create(**MOVIES_RUN, epochs=3000)
+    worker = RunWriter(run.id)
+    worker.epochs(range(3001))  # ~170 kB of table: more than the pipe and head ever buffer
+    worker.finish()
+    pipeline = f"set -o pipefail; {sys.executable} -m descent runs history {run.id} | head -3"
+    done = subprocess.run(
+        ["bash", "-c", pipeline], capture_output=True, text=True, env=live, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and len(done.stdout.splitlines()) == 3

@@ -204,8 +204,10 @@ def test_wait_timeout(client: descent.Client, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(events_route, "PING_INTERVAL_S", 0.1)  # the client checks between lines
     run = create(client)
     RunWriter(run.id)
-    with pytest.raises(descent.WaitTimeout):
+    with pytest.raises(descent.WaitTimeout) as caught:
         run.wait(progress=False, timeout=0.3)
+    # The message says which run and how far it had got.
+    assert f"run {run.id}" in str(caught.value) and "last status running" in str(caught.value)
 
 
 def test_wait_on_a_final_run_returns_at_once(client: descent.Client) -> None:

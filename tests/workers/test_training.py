@@ -118,6 +118,8 @@ def test_a_diverging_run_keeps_its_history(
         rows = history.read_history(session, run_id).rows
     assert 1 < len(rows) < 301
     assert rows[-1]["epoch"] == run.progress_epoch
+    # The same words and epoch as the loss plot's × (tests/ml/test_plots.py).
+    assert run.error["message"] == f"loss diverged: training stopped at epoch {rows[-1]['epoch']}"
 
 
 def test_a_cancel_requested_before_the_start_cancels(

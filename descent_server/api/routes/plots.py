@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from descent_server.api.deps import OwnerDep
 from descent_server.api.rate_limits import RateLimit
 from descent_server.api.schemas.common import INT32_MAX, PathId
+from descent_server.api.schemas.errors import ErrorResponse
 from descent_server.services import plots as service
 from descent_server.services.plots import GIF_FRAMES, PlotOptions
 
@@ -18,6 +19,18 @@ PlotName = Literal["loss", "params", "fit", "surface", "contour", "boundary"]
 _IMAGE = {
     200: {"content": {"image/png": {}, "image/gif": {}}, "description": "The picture"},
     304: {"description": "Not modified"},
+    404: {
+        "model": ErrorResponse,
+        "description": "No such run (or not yours), or no snapshot at `epoch`",
+    },
+    409: {"model": ErrorResponse, "description": "Not yet: no epochs (or snapshots) stored"},
+    422: {
+        "model": ErrorResponse,
+        "description": "Invalid query, or a plot that this run's kind "
+        'never has (detail loc ["path", "name"]): fit, surface and contour exist for '
+        "one-feature linear_regression runs, boundary.png and boundary.gif for two-feature "
+        "mlp_classifier runs, loss and params for every run",
+    },
 }
 _FRAMES = (
     "At most this many snapshots, evenly spaced (first and last kept); "

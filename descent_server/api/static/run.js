@@ -1,9 +1,10 @@
-// The run view: header with live status and epoch counter, the error, the charts and the
+// The run view: header with live status, epoch counter and speed, the error, the charts and the
 // epoch scrubber (slider + play) that drives the boundary, the fit line and the descent path.
 
 import { api } from "./api.js";
 import { h, isAbort, kindLabel, runTitle, showError, statusBadge, when } from "./dom.js";
 import { RunFeed } from "./live.js";
+import { LiveStats } from "./livestats.js";
 import { Visuals } from "./visuals.js";
 
 export function renderRun(main, runId, signal) {
@@ -20,11 +21,12 @@ export function renderRun(main, runId, signal) {
     remove: h("button", { type: "button", id: "delete-run" }, "Delete run"),
     details: h("div", { class: "details" }),
     charts: h("div", { class: "charts" }),
+    stats: new LiveStats(signal),
   };
   main.append(
     h("p", {}, h("a", { href: "#/" }, "← All runs")),
     h("div", { class: "run-head" }, ui.title, ui.status),
-    h("div", { class: "run-progress" }, ui.counter, ui.mode),
+    h("div", { class: "run-progress" }, ui.counter, ui.mode, ui.stats.el),
     ui.runError, ui.pageError, ui.note, ui.metrics, ui.charts, ui.details,
     h("div", { class: "actions" }, ui.cancel, ui.remove));
 
@@ -91,6 +93,7 @@ function header(ui, feed) {
   const epoch = Math.max(run.progress?.epoch ?? -1, feed.lastEpoch);
   ui.counter.textContent = epoch >= 0 ? `Epoch ${epoch} / ${epochs}` : `Epoch – / ${epochs}`;
   ui.counter.dataset.epoch = String(epoch);
+  ui.stats.update(run, epoch, feed.final);
   ui.cancel.hidden = feed.final;
 
   if (run.error) {

@@ -1,7 +1,8 @@
 // The sweep view: its runs with their learning rates and results, and every loss curve on one chart.
 
 import { api, FINAL_STATUSES } from "./api.js";
-import { fmt, lineChart, PALETTE } from "./charts.js";
+import { ChartBox } from "./chartbox.js";
+import { fmt, PALETTE } from "./charts.js";
 import { h, isAbort, showError, sleep, statusBadge } from "./dom.js";
 
 const MAX_CURVES = 20;
@@ -16,15 +17,15 @@ export function renderSweep(main, sweepId, signal) {
   const status = h("span", { id: "sweep-status" });
   const title = h("h1", {}, "Sweep");
   const body = h("tbody");
-  const chart = h("canvas", { id: "sweep-chart", role: "img", "aria-label": "Loss curves of the sweep's runs", width: "800", height: "420" });
-  const logScale = h("input", { type: "checkbox", id: "log-scale", checked: true });
+  const chart = new ChartBox({ id: "sweep-chart", label: "Loss curves of the sweep's runs",
+    file: `sweep-${sweepId.slice(0, 8)}-loss`, log: true });
   main.append(
     h("p", {}, h("a", { href: "#/" }, "← All runs")),
     h("div", { class: "run-head" }, title, status),
     error,
     h("section", { class: "chart-panel", "aria-labelledby": "sweep-loss" },
       h("h2", { id: "sweep-loss" }, "Loss per epoch"),
-      h("label", { class: "inline small" }, logScale, " log scale"), chart),
+      chart.el),
     h("section", { class: "panel", "aria-labelledby": "sweep-runs-title" },
       h("h2", { id: "sweep-runs-title" }, "Runs"),
       h("div", { class: "table-wrap" }, h("table", { class: "runs", id: "sweep-runs" },
@@ -36,11 +37,10 @@ export function renderSweep(main, sweepId, signal) {
   const draw = () => {
     const series = runs.slice(0, MAX_CURVES).filter((r) => curves.has(r.id)).map((r, i) => ({
       name: `lr=${fmt(learningRate(r))}`, color: PALETTE[i % PALETTE.length], points: curves.get(r.id).points }));
-    lineChart(chart, series, { logY: logScale.checked, xLabel: "epoch", integerX: true, legend: true });
+    chart.draw(series, { xLabel: "epoch", integerX: true, legend: true });
   };
-  logScale.addEventListener("change", draw);
   const observer = new ResizeObserver(() => requestAnimationFrame(draw));
-  observer.observe(chart);
+  observer.observe(chart.canvas);
   signal.addEventListener("abort", () => observer.disconnect());
 
   const refresh = async () => {

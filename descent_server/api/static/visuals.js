@@ -2,7 +2,9 @@
 // so charts update with each epoch that arrives.
 
 import { api } from "./api.js";
-import { boundaryChart, fitChart, fmt, lineChart, PALETTE } from "./charts.js";
+import { boundaryChart } from "./boundary.js";
+import { ChartBox } from "./chartbox.js";
+import { fitChart, fmt, PALETTE } from "./charts.js";
 import { datasetColumns } from "./datasets.js";
 import { h, isAbort } from "./dom.js";
 import { contourChart } from "./surface.js";
@@ -64,19 +66,22 @@ export class Visuals {
     this.surface = null;
     this.pending = false;
 
-    const logScale = h("input", { type: "checkbox", id: "log-scale", checked: !this.mlp });
-    logScale.addEventListener("change", () => this.schedule());
-    this.logScale = logScale;
-    this.lossCanvas = canvas("loss-chart", "Loss per epoch");
-    const panels = [panel("Loss", h("label", { class: "inline small" }, logScale, " log scale"), this.lossCanvas)];
+    const file = (name) => `run-${run.id.slice(0, 8)}-${name}`;
+    const box = (id, label, name, log = false) => new ChartBox({ id, label, file: file(name), log });
+    this.loss = box("loss-chart", "Loss per epoch", "loss", !this.mlp);
+    this.lossCanvas = this.loss.canvas;
+    const panels = [panel("Loss", this.loss.el)];
     if (this.mlp) {
-      this.accCanvas = canvas("accuracy-chart", "Accuracy per epoch");
-      this.normsCanvas = canvas("norms-chart", "Weight norm per layer and epoch");
-      this.gradsCanvas = canvas("grads-chart", "Gradient norm per layer and epoch");
-      panels.push(panel("Accuracy", this.accCanvas), panel("Layer weight norms", this.normsCanvas),
-        panel("Layer gradient norms", this.gradsCanvas));
+      this.acc = box("accuracy-chart", "Accuracy per epoch", "accuracy");
+      this.norms = box("norms-chart", "Weight norm per layer and epoch", "weight-norms");
+      this.grads = box("grads-chart", "Gradient norm per layer and epoch", "grad-norms");
+      panels.push(panel("Accuracy", this.acc.el), panel("Layer weight norms", this.norms.el),
+        panel("Layer gradient norms", this.grads.el));
     } else {
+      // One panel per parameter: a and b differ by orders of magnitude, so each gets its own axis.
       this.paramsBox = h("div", { class: "small-multiples" });
+      this.paramBoxes = [];
+      this.paramFile = file;
       panels.push(panel("Parameters", this.paramsBox));
     }
 
@@ -243,19 +248,20 @@ export class Visuals {
     if (history.some((r) => r.val_loss != null)) {
       series.push({ name: "val_loss", color: PALETTE[1], dashed: true, points: history.map((r) => [r.epoch, r.val_loss]) });
     }
-    lineChart(this.lossCanvas, series, { logY: this.logScale.checked, xLabel: "epoch", integerX: true, markerX: epoch });
+    const common = { xLabel: "epoch", integerX: true, markerX: epoch };
+    this.loss.draw(series, common);
     this.lossCanvas.dataset.points = String(history.filter((r) => Number.isFinite(r.loss)).length);
     const last = history[history.length - 1];
     this.lossCanvas.setAttribute("aria-label", last
       ? `Loss over ${history.length} epochs; latest ${fmt(last.loss)}` : "Loss: no epochs yet");
 
     if (this.mlp) {
-      lineChart(this.accCanvas, [
+      this.acc.draw([
         { name: "accuracy", color: PALETTE[0], points: history.map((r) => [r.epoch, r.accuracy]) },
         { name: "val_accuracy", color: PALETTE[1], dashed: true, points: history.map((r) => [r.epoch, r.val_accuracy]) },
-      ], { xLabel: "epoch", integerX: true, markerX: epoch, legend: true });
-      lineChart(this.normsCanvas, normSeries(history, "weight_norms"), { xLabel: "epoch", integerX: true, markerX: epoch, legend: true });
-      lineChart(this.gradsCanvas, normSeries(history, "grad_norms"), { xLabel: "epoch", integerX: true, markerX: epoch, legend: true, empty: "No gradient norms yet" });
+      ], { ...common, legend: true });
+      this.norms.draw(normSeries(history, "weight_norms"), { ...common, legend: true });
+      this.grads.draw(normSeries(history, "grad_norms"), { ...common, legend: true, empty: "No gradient norms yet" });
     } else {
       this.drawParams(history, epoch);
     }
@@ -268,11 +274,12 @@ export class Visuals {
     const names = [...series.keys()].slice(0, 6);
     if (this.paramsBox.dataset.names !== names.join(",")) {
       this.paramsBox.dataset.names = names.join(",");
-      this.paramsBox.replaceChildren(...names.map((n) =>
-        canvas(`param-chart-${n}`, `Parameter ${n} per epoch`)));
+      this.paramBoxes = names.map((n) => new ChartBox({
+        id: `param-chart-${n}`, label: `Parameter ${n} per epoch`, file: this.paramFile(`param-${n}`) }));
+      this.paramsBox.replaceChildren(...this.paramBoxes.map((b) => b.el));
     }
     names.forEach((n, i) => {
-      lineChart(this.paramsBox.children[i], [{ name: n, color: PALETTE[i % PALETTE.length], points: series.get(n) }],
+      this.paramBoxes[i].draw([{ name: n, color: PALETTE[i % PALETTE.length], points: series.get(n) }],
         { xLabel: "epoch", integerX: true, title: n, markerX: epoch });
     });
     if (!names.length) this.paramsBox.replaceChildren(h("p", { class: "muted" }, "No parameters yet."));
@@ -298,8 +305,9 @@ export class Visuals {
       title: grid ? `epoch ${grid.epoch}` : "",
     });
     this.boundaryCanvas.dataset.epoch = grid ? String(grid.epoch) : "";
+    const when = grid && grid.epoch === 0 ? "initial (epoch 0)" : `after epoch ${grid ? grid.epoch : ""}`;
     this.boundaryCanvas.setAttribute("aria-label", grid
-      ? `Decision regions after epoch ${grid.epoch}, with the data` : "Decision regions: no snapshot yet");
+      ? `Decision regions, ${when}, with the data` : "Decision regions: no snapshot yet");
   }
 
   fetchGrid(epoch) {

@@ -4,16 +4,28 @@ Every function returns image bytes of exactly `width` × `height` pixels and is 
 call from several threads (renders are serialised by one lock).
 """
 
-from descent_server.ml.plots.boundary import boundary_gif, boundary_plot, class_colors
-from descent_server.ml.plots.curves import loss_plot, params_plot, sweep_loss_plot
+from descent_server.ml.plots.boundary import (
+    boundary_gif,
+    boundary_plot,
+    boundary_title,
+    class_colors,
+)
+from descent_server.ml.plots.curves import (
+    divergence_label,
+    loss_plot,
+    params_plot,
+    sweep_loss_plot,
+)
 from descent_server.ml.plots.regression import SurfaceLike, contour_plot, fit_plot, surface_plot
 
 __all__ = [
     "SurfaceLike",
     "boundary_gif",
     "boundary_plot",
+    "boundary_title",
     "class_colors",
     "contour_plot",
+    "divergence_label",
     "fit_plot",
     "loss_plot",
     "params_plot",

@@ -54,11 +54,9 @@ def fit_axes(fig: Figure, ax: Axes, *twins: Axes, colorbar: Axes | None = None) 
     One measuring pass instead of constrained layout's several (half the render time);
     never bbox_inches="tight", which would change the pixel size.
     """
-    w, h = fig.bbox.width, fig.bbox.height
-    inch = fig.dpi
-    pad = 0.06 * inch
+    w = fig.bbox.width
     # Colour bar: a fixed-width strip anchored to the right edge of the axes.
-    bar_gap, bar_width = 0.15 * inch / w, 0.2 * inch / w
+    bar_gap, bar_width = 0.15 * fig.dpi / w, 0.2 * fig.dpi / w
 
     def place(x0: float, y0: float, x1: float, y1: float) -> None:
         for a in (ax, *twins):
@@ -66,12 +64,35 @@ def fit_axes(fig: Figure, ax: Axes, *twins: Axes, colorbar: Axes | None = None) 
         if colorbar is not None:
             colorbar.set_position((x1 + bar_gap, y0, bar_width, y1 - y0))
 
+    _fill(fig, place, [ax, *twins, *([colorbar] if colorbar is not None else [])])
+
+
+def fit_stack(fig: Figure, axes: Sequence[Axes]) -> None:
+    """Size a column of panels (top first, sharing x) so they fill the canvas, evenly tall."""
+    # Room between panels for the lower one's "1e5" multiplier and both edge tick labels.
+    gap = 0.3 * fig.dpi / fig.bbox.height
+
+    def place(x0: float, y0: float, x1: float, y1: float) -> None:
+        space = gap if (y1 - y0) > 2 * gap * len(axes) else 0.0
+        tall = (y1 - y0 - space * (len(axes) - 1)) / len(axes)
+        for i, a in enumerate(axes):
+            a.set_position((x0, y1 - i * (tall + space) - tall, x1 - x0, tall))
+
+    _fill(fig, place, list(axes))
+
+
+def _fill(
+    fig: Figure, place: Callable[[float, float, float, float], None], axes: Sequence[Axes]
+) -> None:
+    """Place `axes` once, measure what sticks out, and place them again to fill the canvas."""
+    w, h = fig.bbox.width, fig.bbox.height
+    pad = 0.06 * fig.dpi
     start = (0.1, 0.1, 0.9, 0.9)
     place(*start)
     canvas = fig.canvas
     assert isinstance(canvas, FigureCanvasAgg)
     renderer = canvas.get_renderer()
-    boxes = [a.get_tightbbox(renderer) for a in (ax, *twins, colorbar) if a is not None]
+    boxes = [a.get_tightbbox(renderer) for a in axes]
     used = Bbox.union([b for b in boxes if b is not None])
     x0 = start[0] + (pad - used.x0) / w
     x1 = start[2] - (used.x1 - (w - pad)) / w

@@ -61,8 +61,12 @@ def _image_extent(
     return (x1min - dx, x1max + dx, x2min - dy, x2max + dy)
 
 
-def _title(epoch: int | None) -> str:
-    return "Decision regions" if epoch is None else f"Decision regions after epoch {epoch}"
+def boundary_title(epoch: int | None) -> str:
+    """Title a boundary picture: epoch 0 is the untrained model, later ones follow training."""
+    if epoch is None:
+        return "Decision regions"
+    return "Decision regions, initial (epoch 0)" if epoch == 0 else (
+        f"Decision regions after epoch {epoch}")  # fmt: skip
 
 
 def _draw(
@@ -129,7 +133,7 @@ def boundary_plot(
     """Draw predicted-class regions (grid: x2 rows × x1 columns) under the data points."""
     fig = new_figure(width, height, dpi)
     ax, _ = _draw(fig, grid, extent, classes, X, y, x_label, y_label)
-    set_title(ax, _title(epoch))
+    set_title(ax, boundary_title(epoch))
     return to_png(fig, ax)
 
 
@@ -159,7 +163,7 @@ def boundary_gif(
     keep = np.unique(np.linspace(0, len(grids) - 1, min(len(grids), max_frames)).astype(int))
     fig = new_figure(width, height, dpi)
     ax, image = _draw(fig, grids[keep[-1]], extent, classes, X, y, x_label, y_label)
-    title = ax.set_title(_title(int(epochs[keep[-1]])), y=1.0)
+    title = ax.set_title(boundary_title(int(epochs[keep[-1]])), y=1.0)
     canvas = fig.canvas
     assert isinstance(canvas, FigureCanvasAgg)
     fit_axes(fig, ax)  # laid out once, for the longest title: frames never shift
@@ -177,7 +181,7 @@ def boundary_gif(
     box = ax.get_window_extent()
     frames: list[np.ndarray] = []
     for i in keep:
-        title.set_text(_title(int(epochs[i])))
+        title.set_text(boundary_title(int(epochs[i])))
         canvas.restore_region(background)
         ax.draw_artist(title)
         layer = np.asarray(canvas.buffer_rgba())

@@ -12,6 +12,7 @@ from matplotlib.ticker import MaxNLocator
 
 from descent_server.ml.plots._render import (
     aligned,
+    fit_stack,
     locked,
     log_ticks,
     marker_for,
@@ -22,6 +23,7 @@ from descent_server.ml.plots._render import (
     thin,
     to_png,
 )
+from descent_server.ml.types import divergence_message
 
 ArrayLike = Sequence[Any] | np.ndarray
 
@@ -62,6 +64,12 @@ def _curve(ax: Axes, x: np.ndarray, y: np.ndarray, log: bool, **style: Any) -> N
     ax.plot(x, y, marker=marker_for(x.size), **style)
 
 
+def divergence_label(epochs: ArrayLike, loss: ArrayLike) -> str | None:
+    """Label the × of a diverged run: the API error's words, then its last finite loss."""
+    last = _last_finite(*aligned(epochs, loss))
+    return None if last is None else f"{divergence_message(int(last[0]))} (loss {last[1]:.4g})"
+
+
 @locked
 def loss_plot(
     epochs: ArrayLike,
@@ -95,17 +103,10 @@ def loss_plot(
     _curve(ax, x, y, log, color="C0", label="training loss")
     if np.isfinite(yv).any():
         _curve(ax, xv, yv, log, color="C1", label="validation loss")
+    label = divergence_label(x, y) if diverged else None
     last = _last_finite(x, y)
-    if diverged and last is not None:
-        ax.plot(
-            *last,
-            marker="x",
-            color="C3",
-            markersize=14,
-            mew=3,
-            ls="none",
-            label=f"diverged after epoch {last[0]:g} (loss {last[1]:.4g})",
-        )
+    if label is not None and last is not None:
+        ax.plot(*last, marker="x", color="C3", markersize=14, mew=3, ls="none", label=label)
     _value_axis(ax, log)
     # A diverging loss climbs to the upper right, a healthy one falls to the lower right.
     ax.legend(loc="upper left" if diverged else "upper right")
@@ -122,15 +123,19 @@ def params_plot(
     title: str = "Parameters per epoch",
     y_label: str | None = None,
     secondary_label: str | None = None,
+    panels: bool = False,
     width: int = 800,
     height: int = 600,
     dpi: float = 100,
 ) -> bytes:
-    """Draw series per epoch; `secondary` (or the 2nd of exactly two series) on a twin axis.
+    """Draw series per epoch: on stacked `panels`, or `secondary` on a twin axis.
 
-    Regression passes {"a": ..., "b": ...} (slope and intercept have different scales, so
-    b goes on the right axis); an MLP passes weight norms with gradient norms as secondary.
+    Regression passes {"a": ..., "b": ...} with panels (slope and intercept have different
+    scales, and on twin axes their curves would lie exactly on top of each other); an MLP
+    passes weight norms with gradient norms as secondary.
     """
+    if panels and secondary is None and len(series) > 1:
+        return _panels(epochs, series, log, title, width, height, dpi)
     fig = new_figure(width, height, dpi)
     ax = fig.add_subplot()
     _epoch_axis(ax)
@@ -168,6 +173,44 @@ def params_plot(
     handles = [h for a in axes for h in a.get_legend_handles_labels()[0]]
     ax.legend(handles=handles, loc="best", fontsize="small", ncols=math.ceil(len(handles) / 12))
     return to_png(fig, *axes)
+
+
+MAX_PANELS = 4  # beyond this many series, the weights share one panel and the bias has one
+AXIS_NAMES = {"a": "a (slope)", "b": "b (intercept)"}
+
+
+def _panels(
+    epochs: ArrayLike,
+    series: Mapping[str, ArrayLike],
+    log: bool,
+    title: str,
+    width: int,
+    height: int,
+    dpi: float,
+) -> bytes:
+    """Draw each series (or the weights, then the bias) on its own panel, epochs shared."""
+    groups: list[dict[str, ArrayLike]] = [{name: v} for name, v in series.items()]
+    if len(groups) > MAX_PANELS:
+        weights = {k: v for k, v in series.items() if k != "bias"}
+        groups = [weights] + ([{"bias": series["bias"]}] if "bias" in series else [])
+    fig = new_figure(width, height, dpi)
+    axes = list(fig.subplots(len(groups), 1, sharex=True, squeeze=False)[:, 0])
+    set_title(axes[0], title)
+    colors = (f"C{i % 10}" for i in range(len(series)))
+    for ax, group in zip(axes, groups, strict=True):
+        ax.grid(True, alpha=0.3)
+        for name, values in group.items():
+            x, y = aligned(epochs, values)
+            _curve(ax, x, y, log, color=next(colors), label=name)
+        only = next(iter(group)) if len(group) == 1 else None
+        ax.set_ylabel(AXIS_NAMES.get(only, only) if only else "weights")
+        _value_axis(ax, log)
+        if only is None:
+            ax.legend(loc="best", fontsize="small", ncols=math.ceil(len(group) / 12))
+    _epoch_axis(axes[-1])
+    fit_stack(fig, axes)
+    fig.align_ylabels(axes)  # one column of labels, whatever the tick widths
+    return to_png(fig)
 
 
 @locked

@@ -22,7 +22,17 @@ from ._exceptions import (
     ValidationError,
     WaitTimeout,
 )
-from ._models import Column, Dataset, LossSurface, Plot, Prediction, Progress, Snapshots
+from ._models import (
+    BuiltinDataset,
+    Column,
+    Dataset,
+    LossSurface,
+    Plot,
+    Prediction,
+    Progress,
+    RunArgs,
+    Snapshots,
+)
 from ._run import Run, Sweep
 
 __all__ = [
@@ -32,6 +42,7 @@ __all__ = [
     "AsyncRun",
     "AsyncSweep",
     "BadRequest",
+    "BuiltinDataset",
     "Client",
     "Column",
     "Conflict",
@@ -46,6 +57,7 @@ __all__ = [
     "Progress",
     "RateLimited",
     "Run",
+    "RunArgs",
     "ServerError",
     "ServiceUnavailable",
     "Snapshots",

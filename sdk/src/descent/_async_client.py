@@ -13,6 +13,7 @@ from ._async_resources import AsyncRuns, AsyncSweeps
 from ._base import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
+    DEFAULT_WAIT_RETRY_S,
     FINAL_STATUSES,
     BaseClient,
     Event,
@@ -21,9 +22,7 @@ from ._base import (
     SSEDecoder,
 )
 from ._exceptions import TransportError, error_for
-from ._models import (
-    Dataset,
-)
+from ._models import BuiltinDataset, Dataset
 
 T = TypeVar("T")
 _STREAM = Request("GET", "/events")
@@ -42,10 +41,11 @@ class AsyncClient(BaseClient):
         http_client: httpx.AsyncClient | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
         backoff: float = 0.5,
+        wait_retry_s: float = DEFAULT_WAIT_RETRY_S,
     ) -> None:
         if base_url is None and http_client is not None:
             base_url = str(http_client.base_url)
-        super().__init__(base_url, api_key, timeout, max_retries, backoff)
+        super().__init__(base_url, api_key, timeout, max_retries, backoff, wait_retry_s)
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(timeout=timeout, transport=transport)
         self.datasets = AsyncDatasets(self)
@@ -81,7 +81,7 @@ class AsyncClient(BaseClient):
                 )
             except httpx.TransportError as exc:
                 if not self._should_retry(request, attempt, None):
-                    raise TransportError(f"{request.method} {request.path}: {exc}") from exc
+                    raise TransportError(self.transport_error(request, exc)) from exc
             else:
                 status = response.status_code
                 if status < 400 or status in request.accept:
@@ -140,11 +140,11 @@ class AsyncClient(BaseClient):
                                 return
             except httpx.TransportError as exc:
                 if failures >= self.max_retries:
-                    raise TransportError(f"event stream {path}: {exc}") from exc
+                    raise TransportError(self.transport_error(_stream(path), exc)) from exc
             params = {k: v for k, v in (params or {}).items() if k != "since_epoch"}
             failures += 1
             if failures > self.max_retries:
-                raise TransportError(f"event stream {path} keeps closing early")
+                raise TransportError(f"event stream {self._url(path)} keeps closing early")
             await asyncio.sleep(self._delay(failures - 1, response))
 
 
@@ -161,13 +161,13 @@ class AsyncDatasets:
         op = ops.upload_dataset(source, name, idempotency_key)
         return Dataset.from_json(await self._client.execute(op))
 
-    async def builtins(self) -> list[Dataset]:
+    async def builtins(self) -> list[BuiltinDataset]:
         """List the course's ready-made datasets."""
-        return [Dataset.from_json(d) for d in await self._client.execute(ops.builtins())]
+        return [BuiltinDataset.from_json(d) for d in await self._client.execute(ops.builtins())]
 
-    async def builtin(self, name: str) -> Dataset:
+    async def builtin(self, name: str) -> BuiltinDataset:
         """Return a builtin dataset by name."""
-        return Dataset.from_json(await self._client.execute(ops.builtin(name)))
+        return BuiltinDataset.from_json(await self._client.execute(ops.builtin(name)))
 
     async def list(self, *, limit: int | None = None) -> list[Dataset]:
         """List your datasets."""
@@ -185,6 +185,10 @@ class AsyncDatasets:
     async def delete(self, dataset_id: str) -> None:
         """Delete a dataset."""
         await self._client.execute(ops.delete(f"/v1/datasets/{dataset_id}"))
+
+
+def _stream(path: str) -> Request:
+    return Request("GET", path)
 
 
 def _final(run: Any) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _ops as ops
 from ._base import FINAL_STATUSES, Event
-from ._exceptions import ServerError, TransportError, WaitTimeout
+from ._exceptions import DescentError, ServerError, TransportError
 from ._models import (
     LossSurface,
     Plot,
@@ -24,6 +23,7 @@ from ._models import (
     snapshots_from_json,
 )
 from ._progress import RunProgress, SweepProgress
+from ._waiting import Waiter, is_outage
 
 if TYPE_CHECKING:
     from ._async_client import AsyncClient
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 Grid = list[list[int]]  # spelled here: inside AsyncRuns, `list` is the method
 
 
-@dataclass
+@dataclass(repr=False)
 class AsyncRun(RunFields):
     """A training run bound to an AsyncClient; its methods are coroutines."""
 
@@ -50,11 +50,19 @@ class AsyncRun(RunFields):
         return self
 
     async def wait(
-        self, progress: bool = False, timeout: float | None = None, poll_interval: float = 1.0
+        self,
+        progress: bool = False,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+        retry_for: float | None = None,
     ) -> AsyncRun:
         """Wait until the run is final; return self."""
         final = await self.client.runs.wait(
-            self.id, progress=progress, timeout=timeout, poll_interval=poll_interval
+            self.id,
+            progress=progress,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            retry_for=retry_for,
         )
         self._update(final.raw)
         return self
@@ -104,7 +112,7 @@ class AsyncRun(RunFields):
         return await self.client.runs.loss_surface(self.id)
 
 
-@dataclass
+@dataclass(repr=False)
 class AsyncSweep(SweepFields):
     """A sweep bound to an AsyncClient."""
 
@@ -143,11 +151,19 @@ class AsyncSweep(SweepFields):
         return self._take(await self.client.sweeps.get(self.id))
 
     async def wait(
-        self, progress: bool = False, timeout: float | None = None, poll_interval: float = 1.0
+        self,
+        progress: bool = False,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+        retry_for: float | None = None,
     ) -> AsyncSweep:
         """Wait until every run is final; return self."""
         done = await self.client.sweeps.wait(
-            self.id, progress=progress, timeout=timeout, poll_interval=poll_interval
+            self.id,
+            progress=progress,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            retry_for=retry_for,
         )
         return self._take(done)
 
@@ -244,9 +260,11 @@ class AsyncRuns:
         progress: bool = False,
         timeout: float | None = None,
         poll_interval: float = 1.0,
+        retry_for: float | None = None,
     ) -> AsyncRun:
-        """Wait until the run is final: follow the event stream, poll if that fails."""
-        data = await self._client.execute(ops.get(f"/v1/runs/{run_id}"))
+        """Wait until the run is final: follow the stream, else poll; ride out API restarts."""
+        waiter = Waiter(f"run {run_id}", timeout, _retry_for(self._client, retry_for))
+        data: dict[str, Any] = await _fetch(self._client, f"/v1/runs/{run_id}", waiter)
         bar = RunProgress(data, enabled=progress)
         try:
             async with asyncio.timeout(timeout):
@@ -255,15 +273,16 @@ class AsyncRuns:
                         async for event in self.events(run_id, epochs=False):
                             if event.event == "status":
                                 data = event.data
+                                waiter.seen(data)
                                 bar.status(data)
                     except (TransportError, ServerError):
-                        pass  # no stream: poll instead
+                        pass  # no stream (a restart, a proxy): poll instead
                 while not _final(data):
                     await asyncio.sleep(poll_interval)
-                    data = await self._client.execute(ops.get(f"/v1/runs/{run_id}"))
+                    data = await _fetch(self._client, f"/v1/runs/{run_id}", waiter)
                     bar.status(data)
         except TimeoutError as exc:
-            raise WaitTimeout(f"run {run_id} is still {data.get('status')}") from exc
+            raise waiter.timed_out() from exc
         finally:
             bar.close()
         return self._wrap(data)
@@ -327,17 +346,17 @@ class AsyncSweeps:
         progress: bool = False,
         timeout: float | None = None,
         poll_interval: float = 1.0,
+        retry_for: float | None = None,
     ) -> AsyncSweep:
-        """Poll until every run of the sweep is final."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        sweep = await self.get(sweep_id)
+        """Poll until every run of the sweep is final (riding out API restarts)."""
+        waiter = Waiter(f"sweep {sweep_id}", timeout, _retry_for(self._client, retry_for))
+        sweep = self._wrap(await _fetch(self._client, f"/v1/sweeps/{sweep_id}", waiter))
         bar = SweepProgress(sweep.raw, progress)
         try:
             while not sweep.done:
-                if deadline is not None and time.monotonic() > deadline:
-                    raise WaitTimeout(f"sweep {sweep_id} is still {sweep.status}")
+                waiter.check()
                 await asyncio.sleep(poll_interval)
-                sweep = await self.get(sweep_id)
+                sweep = self._wrap(await _fetch(self._client, f"/v1/sweeps/{sweep_id}", waiter))
                 bar.update(sweep.raw)
         finally:
             bar.close()
@@ -356,6 +375,24 @@ class AsyncSweeps:
     async def delete(self, sweep_id: str) -> None:
         """Delete the sweep and its runs."""
         await self._client.execute(ops.delete(f"/v1/sweeps/{sweep_id}"))
+
+
+async def _fetch(client: AsyncClient, path: str, waiter: Waiter) -> Any:
+    """GET `path`, retrying through an outage as `waiter` allows."""
+    while True:
+        try:
+            data = await client.execute(ops.get(path))
+        except DescentError as exc:
+            if not is_outage(exc):
+                raise
+            await asyncio.sleep(waiter.failed(exc))
+            continue
+        waiter.seen(data)
+        return data
+
+
+def _retry_for(client: AsyncClient, retry_for: float | None) -> float:
+    return float(client.wait_retry_s if retry_for is None else retry_for)
 
 
 def _final(run: Any) -> bool:

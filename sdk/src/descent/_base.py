@@ -6,6 +6,7 @@ import json
 import os
 import random
 import time
+import warnings
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -19,8 +20,12 @@ T = TypeVar("T")
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 3
+# How long wait() keeps trying through an API restart or outage before it gives up.
+DEFAULT_WAIT_RETRY_S = 120.0
 FINAL_STATUSES = frozenset({"succeeded", "diverged", "failed", "cancelled"})
 RETRY_STATUSES = frozenset({429, 503})
+# What wait() rides out for wait_retry_s: a restarting API or a proxy in front of one.
+OUTAGE_STATUSES = frozenset({502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
 # Streams get pings every 15 s, so a longer silence means a dead connection.
 STREAM_READ_TIMEOUT = 45.0
@@ -114,13 +119,29 @@ class BaseClient:
         timeout: float | None,
         max_retries: int,
         backoff: float,
+        wait_retry_s: float = DEFAULT_WAIT_RETRY_S,
     ) -> None:
-        self.base_url = (base_url or os.environ.get("DESCENT_URL") or DEFAULT_URL).rstrip("/")
+        self.base_url, self.url_source = resolve_base_url(base_url)
         self.api_key = api_key if api_key is not None else os.environ.get("DESCENT_API_KEY")
         self.timeout = timeout
         self._owns_http = True
         self.max_retries = max_retries
         self.backoff = backoff
+        self.wait_retry_s = wait_retry_s
+
+    def where(self) -> str:
+        """Say which server this client talks to and how to point it elsewhere."""
+        if self.url_source == "default":
+            return (
+                f"the server at {self.base_url} (the default: DESCENT_URL is not set; set it, "
+                "or pass Client(base_url=...))"
+            )
+        how = "DESCENT_URL" if self.url_source == "DESCENT_URL" else "base_url"
+        return f"the server at {self.base_url} (from {how}; set DESCENT_URL or pass base_url=)"
+
+    def transport_error(self, request: Request, exc: Exception) -> str:
+        """Return the message of a connection failure: the URL, the cause and the setting."""
+        return f"{request.method} {self._url(request.path)}: {exc}; could not reach {self.where()}"
 
     def _url(self, path: str) -> str:
         return self.base_url + path
@@ -158,6 +179,27 @@ class BaseClient:
         if deadline is not None:  # wake up at the deadline even if the server stays silent
             read = max(0.05, min(read, deadline - time.monotonic()))
         return {"timeout": httpx.Timeout(connect, read=read)}
+
+
+def resolve_base_url(base_url: str | None) -> tuple[str, str]:
+    """Return (base URL, where it came from); a trailing /v1 is dropped with a warning."""
+    if base_url:
+        url, source = base_url, "base_url"
+    elif os.environ.get("DESCENT_URL"):
+        url, source = os.environ["DESCENT_URL"], "DESCENT_URL"
+    else:
+        url, source = DEFAULT_URL, "default"
+    url = url.rstrip("/")
+    if url.endswith("/v1"):
+        # Every request path already starts with /v1: "http://host/v1" would ask for
+        # /v1/v1/runs and get a bare 404, so say so and use the server's root instead.
+        root = url[: -len("/v1")]
+        warnings.warn(
+            f"{source} {url!r} ends in /v1; the client adds /v1 itself, so it uses {root!r}",
+            stacklevel=4,
+        )
+        url = root
+    return url, source
 
 
 def jsonable(value: Any) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -29,15 +30,30 @@ from ._models import Dataset, Plot
 from ._run import Run, Sweep
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_AUTH, EXIT_SERVER = range(6)
-HISTORY_COLUMNS = ["epoch", "loss", "val_loss", "accuracy", "val_accuracy"]
+METRIC_COLUMNS = ["loss", "val_loss", "accuracy", "val_accuracy"]
 
 
 def main(argv: Sequence[str] | None = None, *, client: Client | None = None) -> int:
     """Run the CLI; return the exit code (`client` lets tests and embedders inject one)."""
+    try:
+        code = _main(argv, client)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush
+    except BrokenPipeError:
+        # The reader left (`descent ... | head`): that ends the output, not an error. Point
+        # stdout at devnull so the exit flush cannot fail again (the recipe in Python's
+        # signal module docs, "Note on SIGPIPE").
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    return code
+
+
+def _main(argv: Sequence[str] | None, client: Client | None) -> int:
     parser = build_parser(__doc__)
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
-        parser.print_help(sys.stderr)
+        # `descent runs` alone: that group's help; `descent` alone: the top-level one.
+        getattr(args, "group_parser", parser).print_help(sys.stderr)
         return EXIT_USAGE
     handler = globals()["cmd_" + args.command.replace(" ", "_")]
     try:
@@ -46,6 +62,8 @@ def main(argv: Sequence[str] | None = None, *, client: Client | None = None) -> 
         url, key = getattr(args, "url", None), getattr(args, "api_key", None)
         with Client(url, key, timeout=getattr(args, "timeout", 30.0)) as own:
             return int(handler(own, args))
+    except BrokenPipeError:
+        raise
     except (ValueError, TypeError, OSError) as exc:
         print(f"descent: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -212,13 +230,21 @@ def cmd_runs_get(client: Client, args: argparse.Namespace) -> int:
 
 def cmd_runs_list(client: Client, args: argparse.Namespace) -> int:
     runs = client.runs.list(status=args.status, kind=args.kind, limit=args.limit)
-    lines = [
-        f"{r.id}  {r.kind:<18} {r.status:<10} {r.progress.epoch or 0}/{r.progress.epochs}"
-        f"  {r.name or ''}"
-        for r in runs
-    ]
+    header = f"{'ID':<36}  {'KIND':<18} {'STATUS':<10} {'EPOCH':>13}  {'LOSS':>11}  {'VAL_ACC':>7}"
+    lines = [header + "  NAME"] if runs else []
+    for r in runs:
+        epoch = f"{r.progress.epoch or 0}/{r.progress.epochs}"
+        loss, accuracy = r.metrics.get("loss"), r.metrics.get("val_accuracy")
+        lines.append(
+            f"{r.id:<36}  {r.kind:<18} {r.status:<10} {epoch:>13}  {_number(loss):>11}"
+            f"  {_number(accuracy, '.4f'):>7}  {r.name or ''}"
+        )
     emit(args, [r.raw for r in runs], "\n".join(lines))
     return EXIT_OK
+
+
+def _number(value: Any, spec: str = ".6g") -> str:
+    return format(value, spec) if isinstance(value, (int, float)) else "-"
 
 
 def cmd_runs_history(client: Client, args: argparse.Namespace) -> int:
@@ -231,19 +257,39 @@ def cmd_runs_history(client: Client, args: argparse.Namespace) -> int:
         with open(args.output, "w", newline="") as out:
             out.write(text if text.endswith("\n") else text + "\n")
         print(f"wrote {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:  # line by line: `| head` sees rows as they come and may leave early
+        sys.stdout.writelines(text.splitlines(keepends=True))
+        if not text.endswith("\n"):
+            sys.stdout.write("\n")
     return EXIT_OK
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
-    lines = ["  ".join(f"{c:>12}" for c in HISTORY_COLUMNS) + "  params"]
+    """Return history rows as a table of the columns this run has (kind-specific)."""
+    # A regression has loss and its parameters (a, b or bias, weights); a classifier has
+    # accuracies and no per-epoch parameters unless weights="full" (too big for a table:
+    # --json or --csv carry them).
+    metrics = [c for c in METRIC_COLUMNS if any(r.get(c) is not None for r in rows)]
+    params = [
+        name
+        for name, value in (rows[-1].get("params") or {} if rows else {}).items()
+        if isinstance(value, (int, float)) or _flat_numbers(value)
+    ]
+    lines = ["  ".join(f"{c:>12}" for c in ["epoch", *metrics, *params])]
     for row in rows:
-        cells = [f"{row['epoch']:>12}"]
-        cells += [f"{'-' if v is None else f'{v:.6g}':>12}" for v in
-                  (row.get(c) for c in HISTORY_COLUMNS[1:])]  # fmt: skip
-        lines.append("  ".join(cells) + "  " + json.dumps(row.get("params") or {}))
+        cells = [str(row["epoch"]), *(_number(row.get(c)) for c in metrics)]
+        values = row.get("params") or {}
+        cells += [_cell(values.get(p)) for p in params]
+        lines.append("  ".join(f"{c:>12}" for c in cells))
     return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, list) else _number(value)
+
+
+def _flat_numbers(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, (int, float)) for v in value)
 
 
 def _save_plot(plot: Plot, args: argparse.Namespace) -> int:
@@ -276,7 +322,7 @@ def cmd_runs_delete(client: Client, args: argparse.Namespace) -> int:
 
 
 def cmd_runs_predict(client: Client, args: argparse.Namespace) -> int:
-    result = client.runs.predict(args.id, json.loads(args.inputs))
+    result = client.runs.predict(args.id, args.inputs)  # parsed (and checked) by the parser
     emit(args, result.__dict__, json.dumps(result.predictions))
     return EXIT_OK
 

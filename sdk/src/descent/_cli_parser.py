@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
+
+from ._cli_kinds import help_text, kinds
 
 S = argparse.SUPPRESS
+PREDICT_EXAMPLE = "descent runs predict RUN_ID '[[0.5, 1.0]]'"
 
 
 def _common() -> argparse.ArgumentParser:
@@ -18,7 +22,7 @@ def _common() -> argparse.ArgumentParser:
 
 
 def _run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kind", required=True, choices=["linear_regression", "mlp_classifier"])
+    parser.add_argument("--kind", required=True, choices=kinds())
     parser.add_argument("--dataset", required=True, help="dataset id or builtin:NAME")
     parser.add_argument("--features", required=True, help="comma separated, e.g. x1,x2")
     parser.add_argument("--target", required=True)
@@ -28,6 +32,19 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         "--set", action="append", default=[], metavar="KEY=VALUE",
         help="hyperparameter (JSON value; dotted keys nest: init.a=-0.75)",
     )  # fmt: skip
+    # The table of every kind's hyperparameters, kept in sync with the server's models.
+    parser.epilog = help_text()
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def _json_inputs(text: str) -> object:
+    """Parse predict's INPUTS; a bad value names the argument and shows an example."""
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"not valid JSON ({exc}): give a list of rows, e.g. {PREDICT_EXAMPLE}"
+        ) from None
 
 
 def _watch_options(parser: argparse.ArgumentParser) -> None:
@@ -44,16 +61,26 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     )  # fmt: skip
     groups = parser.add_subparsers(dest="group", metavar="{datasets,runs,sweeps}")
 
-    def command(group: argparse._SubParsersAction, name: str, help: str) -> argparse.ArgumentParser:
+    def command(
+        group: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str
+    ) -> argparse.ArgumentParser:
         sub = group.add_parser(name, parents=[common], help=help, description=help)
         sub.set_defaults(command=f"{group_names[id(group)]} {name}")
         return sub
 
     group_names: dict[int, str] = {}
-    datasets = groups.add_parser("datasets", help="upload and list datasets").add_subparsers()
-    runs = groups.add_parser("runs", help="submit, watch and inspect runs").add_subparsers()
-    sweeps = groups.add_parser("sweeps", help="hyperparameter grids").add_subparsers()
-    group_names.update({id(datasets): "datasets", id(runs): "runs", id(sweeps): "sweeps"})
+
+    def group(name: str, help: str) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+        # `descent runs` alone prints the runs group's help (main reads `group_parser`).
+        sub = groups.add_parser(name, help=help, description=help)
+        sub.set_defaults(group_parser=sub)
+        commands = sub.add_subparsers(title="commands")
+        group_names[id(commands)] = name
+        return commands
+
+    datasets = group("datasets", "upload and list datasets")
+    runs = group("runs", "submit, watch and inspect runs")
+    sweeps = group("sweeps", "hyperparameter grids")
 
     p = command(datasets, "upload", "upload a CSV file")
     p.add_argument("file")
@@ -97,7 +124,9 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     command(runs, "delete", "delete a run").add_argument("id")
     p = command(runs, "predict", "predict with a run's parameters")
     p.add_argument("id")
-    p.add_argument("inputs", help='JSON, e.g. "[[0.5, 1.0]]" or "[160]"')
+    p.add_argument(
+        "inputs", type=_json_inputs, metavar="INPUTS", help='JSON, e.g. "[[0.5, 1.0]]" or "[160]"'
+    )
     p = command(runs, "model", "download the trained model")
     p.add_argument("id")
     p.add_argument("-o", "--output", required=True)

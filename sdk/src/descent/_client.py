@@ -12,6 +12,7 @@ from . import _ops as ops
 from ._base import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
+    DEFAULT_WAIT_RETRY_S,
     FINAL_STATUSES,
     BaseClient,
     Event,
@@ -20,9 +21,7 @@ from ._base import (
     SSEDecoder,
 )
 from ._exceptions import TransportError, WaitTimeout, error_for
-from ._models import (
-    Dataset,
-)
+from ._models import BuiltinDataset, Dataset
 from ._resources import Runs, Sweeps
 
 T = TypeVar("T")
@@ -34,7 +33,9 @@ class Client(BaseClient):
 
     `base_url` and `api_key` default to $DESCENT_URL and $DESCENT_API_KEY. Pass
     `transport=` (any httpx transport) or `http_client=` (an httpx.Client such as
-    Starlette's TestClient) to talk to something other than the network.
+    Starlette's TestClient) to talk to something other than the network. A URL ending in
+    /v1 is accepted with a warning (the client adds /v1 itself). `wait_retry_s`: how long
+    `wait()` keeps retrying through an API restart before it gives up.
     """
 
     def __init__(
@@ -47,10 +48,11 @@ class Client(BaseClient):
         http_client: httpx.Client | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
         backoff: float = 0.5,
+        wait_retry_s: float = DEFAULT_WAIT_RETRY_S,
     ) -> None:
         if base_url is None and http_client is not None:
             base_url = str(http_client.base_url)
-        super().__init__(base_url, api_key, timeout, max_retries, backoff)
+        super().__init__(base_url, api_key, timeout, max_retries, backoff, wait_retry_s)
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(timeout=timeout, transport=transport)
         self.datasets = Datasets(self)
@@ -86,7 +88,7 @@ class Client(BaseClient):
                 )
             except httpx.TransportError as exc:
                 if not self._should_retry(request, attempt, None):
-                    raise TransportError(f"{request.method} {request.path}: {exc}") from exc
+                    raise TransportError(self.transport_error(request, exc)) from exc
             else:
                 status = response.status_code
                 if status < 400 or status in request.accept:
@@ -114,7 +116,7 @@ class Client(BaseClient):
         deadline: float | None = None,
     ) -> Iterator[Event]:
         """Yield Server-Sent Events, reconnecting with Last-Event-ID after a dropped link."""
-        failures = 0
+        failures, url = 0, self._url(path)
         while True:
             headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
             if last_event_id is not None:
@@ -136,7 +138,7 @@ class Client(BaseClient):
                         decoder = SSEDecoder()
                         for line in response.iter_lines():
                             if deadline is not None and time.monotonic() > deadline:
-                                raise WaitTimeout("gave up waiting for events")
+                                raise WaitTimeout(f"gave up waiting for events from {url}")
                             event = decoder.feed(line)
                             if event is None:
                                 continue
@@ -148,16 +150,16 @@ class Client(BaseClient):
                                 return
             except httpx.TransportError as exc:
                 if deadline is not None and time.monotonic() >= deadline:
-                    raise WaitTimeout("gave up waiting for events") from exc
+                    raise WaitTimeout(f"gave up waiting for events from {url}") from exc
                 if failures >= self.max_retries:
-                    raise TransportError(f"event stream {path}: {exc}") from exc
+                    raise TransportError(self.transport_error(_stream(path), exc)) from exc
             # The stream ended without a final status (server restart): resume it.
             params = {k: v for k, v in (params or {}).items() if k != "since_epoch"}
             failures += 1
             if failures > self.max_retries:
-                raise TransportError(f"event stream {path} keeps closing early")
+                raise TransportError(f"event stream {self._url(path)} keeps closing early")
             if deadline is not None and time.monotonic() > deadline:
-                raise WaitTimeout("gave up waiting for events")
+                raise WaitTimeout(f"gave up waiting for events from {url}")
             time.sleep(self._delay(failures - 1, response))
 
 
@@ -174,13 +176,13 @@ class Datasets:
         data = self._client.execute(ops.upload_dataset(source, name, idempotency_key))
         return Dataset.from_json(data)
 
-    def builtins(self) -> list[Dataset]:
+    def builtins(self) -> list[BuiltinDataset]:
         """List the course's ready-made datasets (movies, three-blobs, linear-noise)."""
-        return [Dataset.from_json(d) for d in self._client.execute(ops.builtins())]
+        return [BuiltinDataset.from_json(d) for d in self._client.execute(ops.builtins())]
 
-    def builtin(self, name: str) -> Dataset:
+    def builtin(self, name: str) -> BuiltinDataset:
         """Return a builtin dataset by name (use it as `dataset=`)."""
-        return Dataset.from_json(self._client.execute(ops.builtin(name)))
+        return BuiltinDataset.from_json(self._client.execute(ops.builtin(name)))
 
     def list(self, *, limit: int | None = None) -> list[Dataset]:
         """List your datasets, newest first (all pages, or the first `limit`)."""
@@ -198,6 +200,10 @@ class Datasets:
     def delete(self, dataset_id: str) -> None:
         """Delete a dataset (Conflict while a run uses it)."""
         self._client.execute(ops.delete(f"/v1/datasets/{dataset_id}"))
+
+
+def _stream(path: str) -> Request:
+    return Request("GET", path)
 
 
 def _final(run: Any) -> bool:

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import base64
+import html
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from ._base import FINAL_STATUSES
 
 __all__ = [
+    "BuiltinDataset",
     "Column",
     "Dataset",
     "LossSurface",
     "Plot",
     "Prediction",
     "Progress",
+    "RunArgs",
     "RunFields",
     "Snapshots",
     "SweepFields",
@@ -84,6 +88,40 @@ class Dataset:
         return [c.name for c in self.columns]
 
 
+class RunArgs(TypedDict):
+    """What a builtin dataset is for: `client.runs.create(**args, ...)` or a sweep's `run=`."""
+
+    kind: str
+    dataset: Dataset
+    features: list[str]
+    target: str
+
+
+@dataclass
+class BuiltinDataset(Dataset):
+    """A course dataset: the server always says its kind, features and target."""
+
+    kind: str = ""
+    features: list[str] = field(default_factory=list)
+    target: str = ""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BuiltinDataset:
+        """Build a BuiltinDataset from its API JSON."""
+        base = Dataset.from_json(data)
+        values = {f.name: getattr(base, f.name) for f in fields(Dataset)}
+        values.update(
+            kind=data.get("kind") or "",
+            features=list(data.get("features") or []),
+            target=data.get("target") or "",
+        )
+        return cls(**values)
+
+    def run_args(self) -> RunArgs:
+        """Return the run this dataset was made for: its kind, itself, features and target."""
+        return RunArgs(kind=self.kind, dataset=self, features=self.features, target=self.target)
+
+
 @dataclass
 class Progress:
     """How far a run is: last stored `epoch` (None before epoch 0) of `epochs`."""
@@ -92,9 +130,13 @@ class Progress:
     epochs: int
 
 
-@dataclass
+@dataclass(repr=False)
 class RunFields:
-    """The fields of a Run (shared by the sync `Run` and the `AsyncRun`)."""
+    """The fields of a Run (shared by the sync `Run` and the `AsyncRun`).
+
+    `result` is {} until the run is final (the server sends null), so
+    `run.result["params"]` type-checks; `metrics` holds the latest epoch's values.
+    """
 
     id: str
     kind: str
@@ -106,7 +148,7 @@ class RunFields:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     progress: Progress = field(default_factory=lambda: Progress(None, 0))
     metrics: dict[str, Any] = field(default_factory=dict)
-    result: dict[str, Any] | None = None
+    result: dict[str, Any] = field(default_factory=dict)
     analysis: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     device: str | None = None
@@ -128,6 +170,7 @@ class RunFields:
             values[key] = parse_time(data.get(key))
         values["progress"] = Progress(progress.get("epoch"), progress.get("epochs", 0))
         values["metrics"] = data.get("metrics") or {}
+        values["result"] = data.get("result") or {}
         values["raw"] = data
         return values
 
@@ -141,12 +184,25 @@ class RunFields:
         return self.status in FINAL_STATUSES
 
     @property
+    def url(self) -> str:
+        """Return the run's page on the server's dashboard."""
+        return f"{_base_url(self)}/#/runs/{self.id}"
+
+    def __repr__(self) -> str:
+        epoch = "-" if self.progress.epoch is None else self.progress.epoch
+        metric = key_metric(self.metrics)
+        return (
+            f"<{type(self).__name__} {self.id} {self.kind} {self.status} "
+            f"epoch {epoch}/{self.progress.epochs}{metric}>"
+        )
+
+    @property
     def succeeded(self) -> bool:
         """True when the run finished normally."""
         return self.status == "succeeded"
 
 
-@dataclass
+@dataclass(repr=False)
 class SweepFields:
     """The fields of a Sweep (shared by `Sweep` and `AsyncSweep`)."""
 
@@ -165,6 +221,36 @@ class SweepFields:
             "running",
         }
 
+    @property
+    def url(self) -> str:
+        """Return the sweep's page on the server's dashboard."""
+        return f"{_base_url(self)}/#/sweeps/{self.id}"
+
+    def __repr__(self) -> str:
+        runs = self.raw.get("runs") or []
+        done = sum(r.get("status") in FINAL_STATUSES for r in runs)
+        best = next((r for r in runs if r.get("id") == self.best_run_id), None)
+        metric = key_metric((best or {}).get("metrics") or {})
+        best_text = f" best {self.best_run_id}{metric}" if best else ""
+        return (
+            f"<{type(self).__name__} {self.id} {self.status} {done}/{len(runs)} runs final"
+            f"{best_text}>"
+        )
+
+
+def key_metric(metrics: dict[str, Any]) -> str:
+    """Return " val_accuracy=0.97" / " loss=1.2e+03": the metric that says how a run does."""
+    for name in ("val_accuracy", "accuracy", "val_loss", "loss"):
+        value = metrics.get(name)
+        if isinstance(value, (int, float)):
+            return f" {name}={value:.4g}"
+    return ""
+
+
+def _base_url(obj: object) -> str:
+    client = getattr(obj, "_client", None)
+    return str(getattr(client, "base_url", ""))
+
 
 @dataclass
 class Plot:
@@ -182,6 +268,14 @@ class Plot:
 
     def _repr_png_(self) -> bytes | None:
         return self.content if self.media_type == "image/png" else None
+
+    def _repr_html_(self) -> str | None:
+        # Jupyter shows PNG natively; an animated GIF needs an <img> with a data: URL.
+        if self.media_type != "image/gif":
+            return None
+        data = base64.b64encode(self.content).decode("ascii")
+        alt = html.escape(self.name or "plot")
+        return f'<img src="data:image/gif;base64,{data}" alt="{alt}"/>'
 
 
 @dataclass
@@ -231,8 +325,18 @@ def history_table(rows: list[dict[str, Any]], as_frame: bool | None) -> Any:
             raise
         return rows
     if not rows:
-        return pd.DataFrame(columns=["loss", "val_loss", "accuracy", "val_accuracy"])
-    return pd.json_normalize(rows, sep=".").set_index("epoch")
+        return pd.DataFrame(columns=["loss"])
+    frame = pd.json_normalize(rows, sep=".").set_index("epoch")
+    # A regression has no val_loss/accuracy, an MLP no params: drop what the kind never
+    # fills, so the frame shows the run's own metrics (loss stays, even when diverged).
+    empty = [c for c in frame.columns if c != "loss" and not frame[c].map(_filled).any()]
+    return frame.drop(columns=empty)
+
+
+def _filled(value: Any) -> bool:
+    if isinstance(value, (dict, list)):
+        return bool(value)
+    return value is not None and value == value  # NaN != NaN
 
 
 def snapshots_from_json(data: dict[str, Any]) -> Snapshots:

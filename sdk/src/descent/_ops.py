@@ -91,10 +91,12 @@ def builtins() -> Op[list[dict[str, Any]]]:
 def builtin(name: str) -> Op[dict[str, Any]]:
     """Return the builtin dataset called `name`."""
     name = name.removeprefix("builtin:")
-    for item in (yield from builtins()):
+    items = yield from builtins()
+    for item in items:
         if item.get("name") == name:
             return item
-    raise NotFound(404, f"no builtin dataset named {name!r}")
+    names = ", ".join(repr(item.get("name")) for item in items)
+    raise NotFound(404, f"no builtin dataset named {name!r}; the builtins are {names}")
 
 
 def run_request(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _ops as ops
 from ._base import FINAL_STATUSES, Event, Request
-from ._exceptions import ServerError, TransportError, WaitTimeout
+from ._exceptions import DescentError, ServerError, TransportError, WaitTimeout
 from ._models import (
     LossSurface,
     Plot,
@@ -21,6 +21,7 @@ from ._models import (
 )
 from ._progress import RunProgress, SweepProgress
 from ._run import Run, Sweep
+from ._waiting import Waiter, is_outage
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -113,44 +114,74 @@ class Runs:
         progress: bool = True,
         timeout: float | None = None,
         poll_interval: float = 1.0,
+        retry_for: float | None = None,
     ) -> Run:
-        """Block until the run is final, with a progress bar; stream first, poll if that fails."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        data = self._client.execute(ops.get(f"/v1/runs/{run_id}"))
+        """Block until the run is final (progress bar); ride out API restarts for `retry_for` s.
+
+        It follows the event stream and polls when streaming fails; connection errors and
+        502/503/504 are retried with backoff for `retry_for` seconds (default: the client's
+        `wait_retry_s`). WaitTimeout (after `timeout`) and TransportError name the run and
+        the last status seen.
+        """
+        waiter = Waiter(f"run {run_id}", timeout, _retry_for(self._client, retry_for))
+        data = self._fetch(run_id, waiter)
         bar = RunProgress(data, enabled=progress)
         try:
             if not _final(data):
                 try:
-                    for event in self.events(run_id, epochs=False, timeout=timeout):
+                    for event in self.events(run_id, epochs=False, timeout=waiter.remaining()):
                         if event.event == "status":
                             data = event.data
+                            waiter.seen(data)
                             bar.status(data)
                         elif event.event == "epoch":
                             bar.epoch(event.data)
+                except WaitTimeout:
+                    raise waiter.timed_out() from None
                 except (TransportError, ServerError):
-                    pass  # no stream (a proxy, an old server): poll instead
-            data = self._poll(run_id, data, bar, deadline, poll_interval)
+                    pass  # no stream (a restart, a proxy, an old server): poll instead
+            data = self._poll(run_id, data, bar, waiter, poll_interval)
         finally:
             bar.close()
         return self._wrap(data)
+
+    def _fetch(self, run_id: str, waiter: Waiter) -> dict[str, Any]:
+        """GET the run, retrying through an outage as `waiter` allows."""
+        while True:
+            try:
+                data: dict[str, Any] = self._client.execute(ops.get(f"/v1/runs/{run_id}"))
+            except DescentError as exc:
+                if not is_outage(exc):
+                    raise
+                time.sleep(waiter.failed(exc))
+                continue
+            waiter.seen(data)
+            return data
 
     def _poll(
         self,
         run_id: str,
         data: dict[str, Any],
         bar: RunProgress,
-        deadline: float | None,
+        waiter: Waiter,
         poll_interval: float,
     ) -> dict[str, Any]:
         etag: str | None = None
         while not _final(data):
-            if deadline is not None and time.monotonic() > deadline:
-                raise WaitTimeout(f"run {run_id} is still {data.get('status')}")
+            waiter.check()
             headers = {"If-None-Match": etag} if etag else {}
             request = Request("GET", f"/v1/runs/{run_id}", headers=headers, accept=(304,))
-            response = self._client.send(request)
+            try:
+                response = self._client.send(request)
+            except DescentError as exc:
+                if not is_outage(exc):
+                    raise
+                time.sleep(waiter.failed(exc))
+                continue
+            waiter.seen(data)
             if response.status_code != 304:
                 data, etag = response.json(), response.headers.get("ETag")
+                waiter.seen(data)
                 bar.status(data)
                 if _final(data):
                     break
@@ -219,21 +250,33 @@ class Sweeps:
         progress: bool = True,
         timeout: float | None = None,
         poll_interval: float = 1.0,
+        retry_for: float | None = None,
     ) -> Sweep:
-        """Poll until every run of the sweep is final."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        sweep = self.get(sweep_id)
+        """Poll until every run of the sweep is final (riding out API restarts, as runs.wait)."""
+        waiter = Waiter(f"sweep {sweep_id}", timeout, _retry_for(self._client, retry_for))
+        sweep = self._fetch(sweep_id, waiter)
         bar = SweepProgress(sweep.raw, progress)
         try:
             while not sweep.done:
-                if deadline is not None and time.monotonic() > deadline:
-                    raise WaitTimeout(f"sweep {sweep_id} is still {sweep.status}")
-                time.sleep(poll_interval)
-                sweep = self.get(sweep_id)
+                waiter.check()
+                time.sleep(min(poll_interval, waiter.remaining() or poll_interval))
+                sweep = self._fetch(sweep_id, waiter)
                 bar.update(sweep.raw)
         finally:
             bar.close()
         return sweep
+
+    def _fetch(self, sweep_id: str, waiter: Waiter) -> Sweep:
+        while True:
+            try:
+                sweep = self.get(sweep_id)
+            except DescentError as exc:
+                if not is_outage(exc):
+                    raise
+                time.sleep(waiter.failed(exc))
+                continue
+            waiter.seen(sweep.raw)
+            return sweep
 
     def plot(self, sweep_id: str, name: str = "loss", **params: Any) -> Plot:
         """Render a sweep plot: `loss` (every run's curve) or `contour`."""
@@ -249,6 +292,10 @@ class Sweeps:
     def delete(self, sweep_id: str) -> None:
         """Delete the sweep and its runs."""
         self._client.execute(ops.delete(f"/v1/sweeps/{sweep_id}"))
+
+
+def _retry_for(client: Any, retry_for: float | None) -> float:
+    return float(client.wait_retry_s if retry_for is None else retry_for)
 
 
 def _final(run: Any) -> bool:

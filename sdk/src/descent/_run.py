@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from ._client import Client
 
 
-@dataclass
+@dataclass(repr=False)
 class Run(RunFields):
     """A training run; methods act on the server and refresh the fields in place."""
 
@@ -33,11 +33,19 @@ class Run(RunFields):
         return self
 
     def wait(
-        self, progress: bool = True, timeout: float | None = None, poll_interval: float = 1.0
+        self,
+        progress: bool = True,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+        retry_for: float | None = None,
     ) -> Run:
         """Block until the run is final (tqdm bar of epochs and loss); return self."""
         final = self.client.runs.wait(
-            self.id, progress=progress, timeout=timeout, poll_interval=poll_interval
+            self.id,
+            progress=progress,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            retry_for=retry_for,
         )
         self._update(final.raw)
         return self
@@ -92,7 +100,7 @@ class Run(RunFields):
         return self.client.runs.loss_surface(self.id)
 
 
-@dataclass
+@dataclass(repr=False)
 class Sweep(SweepFields):
     """A set of runs over a hyperparameter grid."""
 
@@ -136,11 +144,19 @@ class Sweep(SweepFields):
         return self._take(self.client.sweeps.get(self.id))
 
     def wait(
-        self, progress: bool = True, timeout: float | None = None, poll_interval: float = 1.0
+        self,
+        progress: bool = True,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+        retry_for: float | None = None,
     ) -> Sweep:
         """Block until every run is final; return self."""
         done = self.client.sweeps.wait(
-            self.id, progress=progress, timeout=timeout, poll_interval=poll_interval
+            self.id,
+            progress=progress,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            retry_for=retry_for,
         )
         return self._take(done)
 
