@@ -131,6 +131,9 @@ class Epoch(Base):
     val_accuracy: Mapped[float | None] = mapped_column(Float, default=None)
     # {"params": {...}, "grad_norms": {...}, "weight_norms": {...}} as JSON text
     extra: Mapped[str | None] = mapped_column(String, default=None)
+    # When the worker got this epoch's numbers: seconds since the Unix epoch (UTC), a float
+    # because it is the cheapest to COPY; null for epochs stored before migration 0003.
+    recorded_at: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class EpochBlock(Base):

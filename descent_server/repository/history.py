@@ -3,11 +3,16 @@
 Writes come from the worker in batches, fenced by its attempt, idempotent on (run_id, epoch);
 on PostgreSQL new rows go in with COPY (an upsert only for epochs already stored). Reads go
 through the raw DB-API cursor: a 100,000-epoch history is the case to be fast for.
+
+Each epoch row has `recorded_at`, the wall-clock time the worker got its numbers, stored as
+float seconds since the Unix epoch (COPYed as float8, no parsing on the ingest path) and
+served as an RFC 3339 UTC string that the database formats (in C: ~3x faster than Python).
 """
 
 from __future__ import annotations
 
 import math
+import time
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -29,14 +34,25 @@ from descent_server.repository.leases import db_now, fenced_update
 METRICS = ("loss", "val_loss", "accuracy", "val_accuracy")
 EXTRA = ("params", "grad_norms", "weight_norms")
 FIELDS = ("epoch", *METRICS, *EXTRA)
-_COLUMNS = "run_id, epoch, loss, val_loss, accuracy, val_accuracy, extra"
+_CSV_FIXED = ("epoch", *METRICS, "recorded_at")
+_COLUMNS = "run_id, epoch, loss, val_loss, accuracy, val_accuracy, extra, recorded_at"
 _UPSERT = (
     f"INSERT INTO epoch ({_COLUMNS}) VALUES ({{marks}}) ON CONFLICT (run_id, epoch) DO UPDATE "
     "SET loss = excluded.loss, val_loss = excluded.val_loss, accuracy = excluded.accuracy, "
-    "val_accuracy = excluded.val_accuracy, extra = excluded.extra"
+    "val_accuracy = excluded.val_accuracy, extra = excluded.extra, "
+    "recorded_at = excluded.recorded_at"
 )
-_SELECT = "SELECT epoch, loss, val_loss, accuracy, val_accuracy, extra FROM epoch"
-_COPY_TYPES = ["varchar", "int4", "float8", "float8", "float8", "float8", "varchar"]
+_SELECT = "SELECT epoch, loss, val_loss, accuracy, val_accuracy, extra, RECORDED_AT_TEXT FROM epoch"
+# RECORDED_AT_TEXT in a query becomes the dialect's RFC 3339 rendering of recorded_at
+# (microseconds, UTC, NULL stays NULL); `_fetch` puts it in.
+_RFC3339 = {
+    "postgresql": "to_char(to_timestamp(recorded_at) AT TIME ZONE 'UTC', "
+    """'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')""",
+    "sqlite": "strftime('%Y-%m-%dT%H:%M:%S', CAST(round(recorded_at * 1e6) AS INTEGER) / 1000000,"
+    " 'unixepoch') || printf('.%06dZ', CAST(round(recorded_at * 1e6) AS INTEGER) % 1000000)",
+}
+_COPY_TYPES = ["varchar", "int4", "float8", "float8", "float8", "float8", "varchar", "float8"]
+_WIDTH = len(_COPY_TYPES)
 
 
 @dataclass(frozen=True)
@@ -65,7 +81,7 @@ def finite(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _row(run_id: str, record: EpochRecord) -> tuple[Any, ...]:
+def _row(run_id: str, record: EpochRecord, recorded_at: float) -> tuple[Any, ...]:
     extra = {"params": record.params, "grad_norms": record.grad_norms}
     extra["weight_norms"] = record.weight_norms
     return (
@@ -77,6 +93,7 @@ def _row(run_id: str, record: EpochRecord) -> tuple[Any, ...]:
         finite(record.val_accuracy),
         # orjson writes NaN and infinities as null, so stored JSON is always valid JSON.
         json_dumps(extra),
+        recorded_at,
     )
 
 
@@ -90,11 +107,14 @@ def append_epochs(
     run_id: str,
     attempt: int,
     records: Sequence[EpochRecord],
+    recorded_at: Sequence[float] | None = None,
 ) -> bool:
     """Store a batch of epochs (and their snapshots) if `attempt` holds the run; else False.
 
-    Also moves run.progress_epoch, run.metrics, the heartbeat and run.version, in the caller's
-    transaction. Epochs already stored are overwritten (a restarted attempt wins).
+    `recorded_at` holds each record's wall-clock time (time.time()); without it every row
+    gets the time of this call. Also moves run.progress_epoch, run.metrics, the heartbeat
+    and run.version, in the caller's transaction. Epochs already stored are overwritten (a
+    restarted attempt wins), their time too.
     """
     now = db_now(session)  # the heartbeat: the database's clock, as every lease time is
     if not records:
@@ -113,14 +133,17 @@ def append_epochs(
     )
     if not moved:
         return False
-    rows = list({int(r.epoch): _row(run_id, r) for r in records}.values())
+    times = [time.time()] * len(records) if recorded_at is None else recorded_at
+    rows = list(
+        {int(r.epoch): _row(run_id, r, at) for r, at in zip(records, times, strict=True)}.values()
+    )
     stored = _fetch(session, "SELECT max(epoch) FROM epoch WHERE run_id = ?", [run_id])[0][0]
     stored = -1 if stored is None else stored
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         _write_postgres(conn, rows, stored)
     else:
-        conn.exec_driver_sql(_UPSERT.format(marks=", ".join("?" * 7)), rows)
+        conn.exec_driver_sql(_UPSERT.format(marks=", ".join("?" * _WIDTH)), rows)
     downsampling.after_write(session, run_id, rows, stored)
     grids = [(r.epoch, r.snapshot) for r in records if r.snapshot is not None]
     if grids:
@@ -133,7 +156,7 @@ def _write_postgres(conn: Connection, rows: list[tuple[Any, ...]], stored: int) 
     try:
         again = [row for row in rows if row[1] <= stored]
         if again:
-            cursor.executemany(_UPSERT.format(marks=", ".join(["%s"] * 7)), again)
+            cursor.executemany(_UPSERT.format(marks=", ".join(["%s"] * _WIDTH)), again)
         fresh = [row for row in rows if row[1] > stored]
         if fresh:
             # COPY is the fast path: about 3x an INSERT per row, even batched.
@@ -192,6 +215,8 @@ def _fetch(session: Session, sql: str, params: Sequence[Any]) -> list[Any]:
     mark = _mark(session)
     if mark != "?":
         sql = sql.replace("?", mark)
+    if "RECORDED_AT_TEXT" in sql:  # after the marks: the SQLite rendering holds no "?"
+        sql = sql.replace("RECORDED_AT_TEXT", _RFC3339[session.connection().dialect.name])
     cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(sql, tuple(params))
@@ -208,6 +233,7 @@ def _to_dict(row: Sequence[Any]) -> dict[str, Any]:
         "val_loss": finite(row[2]),
         "accuracy": finite(row[3]),
         "val_accuracy": finite(row[4]),
+        "recorded_at": row[6],
         "params": extra.get("params") or {},
         "grad_norms": extra.get("grad_norms") or {},
         "weight_norms": extra.get("weight_norms") or {},
@@ -244,7 +270,8 @@ def read_history_json(
     rows = rows[:limit] if more else rows
     body = ",".join(
         f'{{"epoch":{r[0]},"loss":{_js(r[1])},"val_loss":{_js(r[2])},"accuracy":{_js(r[3])},'
-        f'"val_accuracy":{_js(r[4])},{(r[5] if r[5] and r[5] != "{}" else _NO_EXTRA)[1:]}'
+        f'"val_accuracy":{_js(r[4])},"recorded_at":{_js_text(r[6])},'
+        f"{(r[5] if r[5] and r[5] != '{}' else _NO_EXTRA)[1:]}"
         for r in rows
     )
     return f"[{body}]".encode(), rows[-1][0] if more else None
@@ -256,6 +283,11 @@ _NO_EXTRA = '{"params":{},"grad_norms":{},"weight_norms":{}}'
 def _js(value: float | None) -> str:
     # repr() of a float is its shortest round-trip form, which is valid JSON when finite.
     return "null" if value is None or not math.isfinite(value) else repr(float(value))
+
+
+def _js_text(value: str | None) -> str:
+    # The database's RFC 3339 text holds nothing JSON would escape.
+    return "null" if value is None else f'"{value}"'
 
 
 def last_epoch(session: Session, run_id: str) -> dict[str, Any] | None:
@@ -283,13 +315,13 @@ def history_csv_rows(session: Session, run_id: str, page: int = 10_000) -> Itera
         for row in batch.rows:
             if columns is None:
                 columns = [(group, key) for group in EXTRA for key in row[group]]
-                yield [*FIELDS[:5], *(_csv_name(g, k) for g, k in columns)]
-            yield [row[f] for f in FIELDS[:5]] + [_cell(row[g].get(k)) for g, k in columns]
+                yield [*_CSV_FIXED, *(_csv_name(g, k) for g, k in columns)]
+            yield [row[f] for f in _CSV_FIXED] + [_cell(row[g].get(k)) for g, k in columns]
         if batch.next_since_epoch is None:
             break
         since = batch.next_since_epoch
     if columns is None:
-        yield list(FIELDS[:5])
+        yield list(_CSV_FIXED)
 
 
 def _csv_name(group: str, key: str) -> str:

@@ -120,13 +120,17 @@ class HistoryWriter:
         self.db, self.run_id, self.attempt = db, run_id, attempt
         self.flush_s, self.flush_rows = settings.history_flush_s, settings.history_flush_rows
         self.buffer: list[EpochRecord] = []
+        self.times: list[float] = []  # wall-clock time each buffered record was handed over
         self.model: tuple[int, Any] | None = None  # (epoch, MLPModel) not yet written
         self.last_flush = self.last_weights = time.monotonic()
         self.lost = threading.Event()
 
     def on_epoch(self, record: EpochRecord) -> None:
-        """Buffer one record (the engines' on_epoch)."""
+        """Buffer one record (the engines' on_epoch), stamped with the wall-clock time."""
         self.buffer.append(record)
+        # The time its numbers reached the service: when an engine hands over many epochs
+        # at once (the regression's sufficient-statistics loop), they share about one time.
+        self.times.append(time.time())
         self._maybe_flush()
 
     def on_model(self, epoch: int, model: Any) -> None:
@@ -141,6 +145,7 @@ class HistoryWriter:
     def flush(self, *, final: bool = False) -> None:
         """Write the buffered records (and, when due, the weights) in one transaction."""
         records, self.buffer = self.buffer, []
+        times, self.times = self.times, []
         weights = None
         due = final or time.monotonic() - self.last_weights >= WEIGHTS_EVERY_S
         if self.model is not None and due:
@@ -150,7 +155,7 @@ class HistoryWriter:
             self.model, self.last_weights = None, time.monotonic()
         self.last_flush = time.monotonic()
         if (records or weights) and not self.lost.is_set():
-            ok = self.db.call(_write, self.run_id, self.attempt, records, weights)
+            ok = self.db.call(_write, self.run_id, self.attempt, records, times, weights)
             if not ok:
                 self.lost.set()
 
@@ -160,9 +165,10 @@ def _write(
     run_id: str,
     attempt: int,
     records: list[EpochRecord],
+    times: list[float],
     weights: tuple[int, bytes, bytes | None] | None,
 ) -> bool:
-    if not history.append_epochs(session, run_id, attempt, records):
+    if not history.append_epochs(session, run_id, attempt, records, times):
         return False
     if weights is not None:  # weights and state in one transaction: never of two epochs
         epoch, content, state = weights

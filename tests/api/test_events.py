@@ -67,6 +67,7 @@ def test_finished_run_streams_every_epoch_then_final_status(api: Any) -> None:
         first["epoch"] == 0 and first["loss"] == 100.0 and first["params"] == {"a": 0.0, "b": 1.0}
     )
     assert set(first) >= {"val_loss", "accuracy", "val_accuracy", "grad_norms", "weight_norms"}
+    assert first["recorded_at"].endswith("Z")  # the history row's RFC 3339 UTC time
     assert events[-1]["event"] == "status"
     assert events[-1]["data"]["status"] == "succeeded"
     assert events[-1]["data"]["progress"] == {"epoch": 50, "epochs": 50}

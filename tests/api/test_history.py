@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
+import re
+from datetime import UTC, datetime, timedelta
 
 from PIL import Image
 
 from tests.api.data import diverge, fake_mlp_run, train_regression_run
 from tests.api.helpers import BLOBS_RUN, MOVIES_RUN, run_body
 
+RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 COURSE_RUN = run_body(MOVIES_RUN, learning_rate=2e-10, epochs=300, init={"a": -0.75, "b": -100})
 
 
@@ -55,6 +59,27 @@ def test_history_csv(api) -> None:  # type: ignore[no-untyped-def]
     lines = r.text.strip().splitlines()
     assert lines[0].startswith("epoch,loss") and "a" in lines[0].split(",")
     assert len(lines) == 7
+
+
+def test_history_rows_carry_their_wall_clock_time(api) -> None:  # type: ignore[no-untyped-def]
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    run_id = submit(api, run_body(MOVIES_RUN, epochs=40))
+    train_regression_run(run_id)
+    after = datetime.now(UTC) + timedelta(seconds=1)
+    url = f"/v1/runs/{run_id}/history"
+    rows = api.client.get(url, headers=api.a).json()["epochs"]
+    assert len(rows) == 41
+    stamps = [row["recorded_at"] for row in rows]
+    assert all(RFC3339_UTC.fullmatch(s) for s in stamps), stamps[:3]
+    times = [datetime.fromisoformat(s) for s in stamps]
+    assert before <= times[0] and times == sorted(times) and times[-1] <= after
+    page = api.client.get(url, params={"limit": 5, "since_epoch": 9}, headers=api.a).json()
+    assert [r["recorded_at"] for r in page["epochs"]] == stamps[10:15]
+    small = api.client.get(url, params={"max_points": 6}, headers=api.a).json()["epochs"]
+    assert len(small) <= 6 and all(r["recorded_at"] == stamps[r["epoch"]] for r in small)
+    text = api.client.get(url, params={"format": "csv"}, headers=api.a).text
+    table = list(csv.DictReader(io.StringIO(text)))
+    assert [r["recorded_at"] for r in table] == stamps
 
 
 def test_history_limit_over_setting(api) -> None:  # type: ignore[no-untyped-def]

@@ -116,7 +116,7 @@ def test_history_frames_carry_only_the_kinds_columns(client: descent.Client) -> 
     RunWriter(regression.id).epochs(range(301))
     frame = regression.history()
     assert isinstance(frame, pd.DataFrame)
-    assert list(frame.columns) == ["loss", "params.a", "params.b"]
+    assert list(frame.columns) == ["loss", "recorded_at", "params.a", "params.b"]
     mlp = client.runs.create(
         kind="mlp_classifier",
         dataset="builtin:three-blobs",

@@ -47,6 +47,18 @@ def test_history_as_dataframe_list_and_downsampled(finished: descent.Run) -> Non
     assert 2 <= len(small) <= 6 and small[0]["epoch"] == 0 and small[-1]["epoch"] == 20
 
 
+def test_history_frame_has_the_recorded_at_datetimes(finished: descent.Run) -> None:
+    frame = finished.history()
+    stamps = frame["recorded_at"]
+    assert isinstance(stamps.dtype, pd.DatetimeTZDtype) and str(stamps.dt.tz) == "UTC"
+    assert stamps.notna().all() and stamps.is_monotonic_increasing
+    assert abs(pd.Timestamp.now(tz="UTC") - stamps.iloc[-1]) < pd.Timedelta(minutes=10)
+    rows = finished.history(as_frame=False)  # without pandas: the API's RFC 3339 strings
+    assert [pd.Timestamp(r["recorded_at"]) for r in rows] == list(stamps)
+    small = finished.history(max_points=6)
+    assert list(small["recorded_at"]) == list(stamps[small.index])
+
+
 def test_history_follows_every_page(finished: descent.Run, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DESCENT_HISTORY_PAGE_LIMIT", "4")
     get_settings.cache_clear()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -42,7 +44,7 @@ def test_append_then_read_keeps_every_field(running: tuple[Session, str, int]) -
         grad_norms={"dense/kernel": 1.5},
         weight_norms={"dense/kernel": 2.5},
     )
-    assert history.append_epochs(session, run_id, attempt, [record])
+    assert history.append_epochs(session, run_id, attempt, [record], [1_700_000_000.25])
     session.commit()
     page = history.read_history(session, run_id)
     assert page.next_since_epoch is None
@@ -53,6 +55,7 @@ def test_append_then_read_keeps_every_field(running: tuple[Session, str, int]) -
             "val_loss": 3.0,
             "accuracy": 0.5,
             "val_accuracy": 0.25,
+            "recorded_at": "2023-11-14T22:13:20.250000Z",
             "params": {"a": -0.75, "b": -100.0, "w": [1.0, 2.0]},
             "grad_norms": {"dense/kernel": 1.5},
             "weight_norms": {"dense/kernel": 2.5},
@@ -118,6 +121,54 @@ def test_a_restarted_attempt_overwrites_stored_epochs(
     assert rows[30]["loss"] == pytest.approx(2.0 / 31)
     assert rows[-1]["loss"] == pytest.approx(2.0 / 5030)
     assert not history.append_epochs(session, run_id, first, records(0, 1))  # the zombie
+
+
+def test_epochs_come_back_with_their_wall_clock_times(running: tuple[Session, str, int]) -> None:
+    session, run_id, attempt = running
+    before = datetime.now(UTC)
+    assert history.append_epochs(session, run_id, attempt, records(0, 9))  # stamped: now
+    session.commit()
+    start = time.time()
+    times = [start + i / 1000 for i in range(10, 20)]  # as the worker stamps on_epoch
+    assert history.append_epochs(session, run_id, attempt, records(10, 19), times)
+    session.commit()
+    after = datetime.now(UTC) + timedelta(seconds=1)
+    rows = history.read_history(session, run_id).rows
+    stamps = [datetime.fromisoformat(r["recorded_at"]) for r in rows]
+    assert all(r["recorded_at"].endswith("Z") for r in rows)  # RFC 3339, UTC
+    assert stamps == sorted(stamps) and stamps[10] < stamps[11] < stamps[19]
+    assert before - timedelta(seconds=1) <= stamps[0] and stamps[-1] <= after
+    exact = [datetime.fromtimestamp(t, UTC) for t in times]
+    gaps = [abs(a - b) for a, b in zip(stamps[10:], exact, strict=True)]
+    assert max(gaps) <= timedelta(microseconds=1)  # float seconds keep microseconds
+    # The JSON served as it is stored and the downsample carry the same times.
+    assert orjson.loads(history.read_history_json(session, run_id)[0]) == rows
+    picked = history.downsample(session, run_id, 4)
+    assert [r["recorded_at"] for r in picked] == [rows[r["epoch"]]["recorded_at"] for r in picked]
+    # A restarted attempt's rewrite (the upsert path) takes its own time.
+    second = leases.claim(session, run_id, lease_timeout_s=-1)
+    session.commit()
+    assert second == 2
+    assert history.append_epochs(session, run_id, second, records(18, 20), [start + 60] * 3)
+    session.commit()
+    again = history.read_history(session, run_id, since_epoch=16).rows
+    assert again[0]["recorded_at"] == rows[17]["recorded_at"]
+    moved = {datetime.fromisoformat(r["recorded_at"]) for r in again[1:]}
+    assert len(moved) == 1
+    assert abs(moved.pop() - datetime.fromtimestamp(start + 60, UTC)) <= timedelta(microseconds=1)
+
+
+def test_epochs_stored_without_a_time_read_back_null(running: tuple[Session, str, int]) -> None:
+    session, run_id, attempt = running
+    assert history.append_epochs(session, run_id, attempt, records(0, 2))
+    session.commit()
+    # As rows stored before migration 0003 are.
+    session.execute(text("UPDATE epoch SET recorded_at = NULL WHERE run_id = :id"), {"id": run_id})
+    session.commit()
+    assert [r["recorded_at"] for r in history.read_history(session, run_id).rows] == [None] * 3
+    body = orjson.loads(history.read_history_json(session, run_id)[0])
+    assert [r["recorded_at"] for r in body] == [None] * 3
+    assert [r[5] for r in history.history_csv_rows(session, run_id)][1:] == [None] * 3
 
 
 def test_a_fenced_out_attempt_writes_nothing(running: tuple[Session, str, int]) -> None:
@@ -210,10 +261,11 @@ def test_csv_rows_flatten_params(running: tuple[Session, str, int]) -> None:
     assert history.append_epochs(session, run_id, attempt, records(0, 2))
     session.commit()
     rows: list[list[Any]] = list(history.history_csv_rows(session, run_id, page=2))
-    assert rows[0] == ["epoch", "loss", "val_loss", "accuracy", "val_accuracy", "a", "b",
-                       "grad_norms.a"]  # fmt: skip
+    assert rows[0] == ["epoch", "loss", "val_loss", "accuracy", "val_accuracy", "recorded_at",
+                       "a", "b", "grad_norms.a"]  # fmt: skip
     assert [r[0] for r in rows[1:]] == [0, 1, 2]
-    assert rows[2][5:] == [0.01, -1.0, 0.5]
+    assert rows[2][6:] == [0.01, -1.0, 0.5]
+    assert all(r[5].endswith("Z") for r in rows[1:])
 
 
 def test_truncate_history_drops_the_tail(running: tuple[Session, str, int]) -> None:

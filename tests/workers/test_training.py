@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,9 @@ def test_course_regression_succeeds_with_every_epoch(
     with session_factory() as session:
         run_id = insert_run(session)
         session.commit()
+    before = datetime.now(UTC)
     assert run_training(session_factory=session_factory, run_id=run_id) == "succeeded"
+    after = datetime.now(UTC)
     run = _run(session_factory, run_id)
     assert run.status == "succeeded" and run.attempt == 1 and run.error is None
     assert run.result is not None
@@ -52,6 +55,9 @@ def test_course_regression_succeeds_with_every_epoch(
     assert [r["epoch"] for r in rows] == list(range(301))
     assert rows[0]["params"] == {"a": -0.75, "b": -100.0}
     assert rows[-1]["params"]["a"] == pytest.approx(MOVIES_A_AFTER_300, rel=1e-9)
+    # Each epoch has the wall-clock time the worker got it, within the training call.
+    times = [datetime.fromisoformat(r["recorded_at"]) for r in rows]
+    assert before <= times[0] and times == sorted(times) and times[-1] <= after
     assert model is not None and model.media_type == "application/json"
     assert orjson.loads(model.content)["params"] == run.result["params"]
     # A second delivery of the same task is a no-op.
@@ -159,6 +165,8 @@ def test_the_course_mlp_stores_history_snapshots_and_models(
         weights = history.get_artifact(session, run_id, "weights")
         model = history.get_artifact(session, run_id, "model")
     assert [r["epoch"] for r in rows] == [0, 1, 2, 3]
+    times = [datetime.fromisoformat(r["recorded_at"]) for r in rows]
+    assert times[0] < times[1] < times[2] < times[3]  # one per epoch, as each one ends
     assert grid is not None and len(grid) == 20 * 20
     assert weights is not None and weights.epoch == 3
     assert MLPModel.from_bytes(weights.content).classes == [0, 1, 2]

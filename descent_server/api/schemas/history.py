@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -17,6 +18,11 @@ class EpochRow(BaseModel):
     val_loss: float | None = None
     accuracy: float | None = None
     val_accuracy: float | None = None
+    recorded_at: datetime | None = Field(
+        default=None,
+        description="when the worker got this epoch's numbers (epochs a regression computes "
+        "in one go share about one time); null for epochs stored before it was recorded",
+    )
     params: dict[str, Any] = Field(default_factory=dict)
     grad_norms: dict[str, float | None] = Field(default_factory=dict)
     weight_norms: dict[str, float | None] = Field(default_factory=dict)

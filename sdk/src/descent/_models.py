@@ -315,7 +315,11 @@ class LossSurface:
 
 
 def history_table(rows: list[dict[str, Any]], as_frame: bool | None) -> Any:
-    """Return history rows as a DataFrame indexed by epoch (pandas installed) or as-is."""
+    """Return history rows as a DataFrame indexed by epoch (pandas installed) or as-is.
+
+    The frame's `recorded_at` is a pandas datetime (UTC); the rows as-is keep the API's
+    RFC 3339 strings (JSON-ready, as the CLI prints them).
+    """
     if as_frame is False:
         return rows
     try:
@@ -325,12 +329,18 @@ def history_table(rows: list[dict[str, Any]], as_frame: bool | None) -> Any:
             raise
         return rows
     if not rows:
-        return pd.DataFrame(columns=["loss"])
+        frame = pd.DataFrame(columns=["loss", "recorded_at"])
+        return frame.astype({"recorded_at": "datetime64[ns, UTC]"})
     frame = pd.json_normalize(rows, sep=".").set_index("epoch")
     # A regression has no val_loss/accuracy, an MLP no params: drop what the kind never
     # fills, so the frame shows the run's own metrics (loss stays, even when diverged).
-    empty = [c for c in frame.columns if c != "loss" and not frame[c].map(_filled).any()]
-    return frame.drop(columns=empty)
+    keep = ("loss", "recorded_at")  # recorded_at stays too: NaT for epochs of older servers
+    empty = [c for c in frame.columns if c not in keep and not frame[c].map(_filled).any()]
+    frame = frame.drop(columns=empty)
+    if "recorded_at" not in frame:
+        frame["recorded_at"] = None
+    frame["recorded_at"] = pd.to_datetime(frame["recorded_at"], utc=True, format="ISO8601")
+    return frame
 
 
 def _filled(value: Any) -> bool:
