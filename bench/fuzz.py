@@ -27,17 +27,14 @@ from pathlib import Path
 import httpx
 from sqlalchemy.orm import sessionmaker
 
+from bench import runs
 from bench.common import BIN, Stack, scratch_postgres
 from descent_server.db.migrate import upgrade
 from descent_server.db.session import make_engine
 from descent_server.services import keys
 
 ROOT = Path(__file__).resolve().parents[1]
-MOVIES = {
-    "kind": "linear_regression", "dataset_id": "builtin:movies",
-    "features": ["num_want_to_see"], "target": "nums_audience",
-    "hyperparameters": {"learning_rate": 2e-10, "epochs": 50},
-}  # fmt: skip
+MOVIES = {**runs.MOVIES, "hyperparameters": {"learning_rate": 2e-10, "epochs": 50}}
 # Limits that would only answer 429 to a fuzzer hammering one owner (they have tests of
 # their own); every other limit keeps its default.
 KNOBS = {

@@ -65,21 +65,14 @@ class TrainingState:
     def to_bytes(self) -> bytes:
         """Serialise to an .npz archive (no pickle)."""
         meta = {"format": _STATE_FORMAT, "epoch": self.epoch, "seed": self.seed}
-        arrays = {"meta": np.array(json.dumps(meta))}
-        arrays.update({f"optimizer_{i}": v for i, v in enumerate(self.optimizer)})
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub types allow_pickle
-        return buf.getvalue()
+        return _pack(meta, {f"optimizer_{i}": v for i, v in enumerate(self.optimizer)})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> TrainingState:
         """Load a state written by to_bytes()."""
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            meta = json.loads(str(npz["meta"]))
-            if meta.get("format") != _STATE_FORMAT:
-                raise ValueError(f"unknown training state format {meta.get('format')!r}")
-            variables = [npz[f"optimizer_{i}"] for i in range(len(npz.files) - 1)]
-            return cls(int(meta["epoch"]), int(meta["seed"]), variables)
+        meta, arrays = _unpack(data, _STATE_FORMAT, "training state")
+        variables = [arrays[f"optimizer_{i}"] for i in range(len(arrays))]
+        return cls(int(meta["epoch"]), int(meta["seed"]), variables)
 
 
 @dataclass(frozen=True)
@@ -134,27 +127,37 @@ class MLPModel:
             "classes": [_jsonable(c) for c in self.classes],
             "layers": len(self.kernels),
         }
-        arrays = {"meta": np.array(json.dumps(meta))}
-        arrays["offset"], arrays["scale"] = self.normalizer.offset, self.normalizer.scale
+        arrays = {"offset": self.normalizer.offset, "scale": self.normalizer.scale}
         for i, (w, b) in enumerate(zip(self.kernels, self.biases, strict=True)):
             arrays[f"kernel_{i}"], arrays[f"bias_{i}"] = w, b
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub types allow_pickle
-        return buf.getvalue()
+        return _pack(meta, arrays)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> MLPModel:
         """Load a model written by to_bytes()."""
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            meta = json.loads(str(npz["meta"]))
-            if meta.get("format") != _FORMAT:
-                raise ValueError(f"unknown MLP weights format {meta.get('format')!r}")
-            n = meta["layers"]
-            return cls(
-                kernels=[npz[f"kernel_{i}"] for i in range(n)],
-                biases=[npz[f"bias_{i}"] for i in range(n)],
-                activation=meta["activation"],
-                output=meta["output"],
-                normalizer=Normalizer(meta["normalize"], npz["offset"], npz["scale"]),
-                classes=list(meta["classes"]),
-            )
+        meta, arrays = _unpack(data, _FORMAT, "MLP weights")
+        n = meta["layers"]
+        return cls(
+            kernels=[arrays[f"kernel_{i}"] for i in range(n)],
+            biases=[arrays[f"bias_{i}"] for i in range(n)],
+            activation=meta["activation"],
+            output=meta["output"],
+            normalizer=Normalizer(meta["normalize"], arrays["offset"], arrays["scale"]),
+            classes=list(meta["classes"]),
+        )
+
+
+def _pack(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
+    """Write an .npz archive: `meta` as a JSON string array beside `arrays` (no pickle)."""
+    buf = io.BytesIO()
+    np.savez(buf, meta=np.array(json.dumps(meta)), **arrays)  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+def _unpack(data: bytes, fmt: int, what: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read an archive written by _pack(); refuse one of another format."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        meta = json.loads(str(npz["meta"]))
+        if meta.get("format") != fmt:
+            raise ValueError(f"unknown {what} format {meta.get('format')!r}")
+        return meta, {name: npz[name] for name in npz.files if name != "meta"}
