@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, get_args
@@ -151,15 +152,18 @@ def test_runs_watch_exit_codes(client: descent.Client, capsys: pytest.CaptureFix
 
 
 def test_runs_submit_watch(client: descent.Client, capsys: pytest.CaptureFixture[str]) -> None:
-    def train() -> None:
-        run = client.runs.list()[0]
-        worker = RunWriter(run.id)
+    def train() -> None:  # plays the worker once the CLI has submitted, however slow the box
+        deadline = time.monotonic() + 60
+        while not (runs := client.runs.list()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        worker = RunWriter(runs[0].id)
         worker.epochs(range(3))
         worker.finish()
 
-    thread = threading.Timer(0.3, train)
+    thread = threading.Thread(target=train)
     thread.start()
-    code, out = run_cli(client, capsys, *SUBMIT, "--set", "epochs=2", "--watch", "--json")
+    argv = [*SUBMIT, "--set", "epochs=2", "--watch", "--json", "--wait-timeout", "120"]
+    code, out = run_cli(client, capsys, *argv)
     thread.join()
     assert code == 0 and json.loads(out)["status"] == "succeeded"
 
