@@ -1,4 +1,5 @@
-# descent: `make run` serves the embedded mode, `make test` runs the whole suite.
+# descent: `make run` serves the embedded mode, `make test` runs the whole suite,
+# `make lint` runs ruff (lint and format) and mypy.
 # The install step is idempotent: it reruns only when a pyproject file changes.
 
 PYTHON ?= python3
@@ -27,9 +28,12 @@ run: install
 test: install
 	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest $(PYTEST_ARGS)
 
+# ruff over everything; mypy over the server and, apart (its own top-level package), the SDK.
 lint: install
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m mypy descent_server
+	$(PY) -m mypy sdk/src
 
 bench: install
 	$(PY) -m bench

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from bench.common import Row, fmt_time, median_time, pick_sections, print_table
+from bench.regression_reference import train_regression_reference
 from descent_server.ml.regression import RegressionConfig, RegressionResult, train_regression
-from descent_server.ml.regression_reference import train_regression_reference
 from descent_server.ml.surface import loss_surface
 
 MOVIES_X = np.array([8759.0, 10132.0, 12078.0, 16430.0])

@@ -156,7 +156,7 @@ def render_alone(run_id: str) -> dict[str, Callable[[], bytes]]:
     from descent_server.ml.plots import boundary_plot, loss_plot
     from descent_server.repository import history as repo
     from descent_server.services import history
-    from descent_server.services.training_data import load_training_data
+    from descent_server.services.kinds import load_training_data
 
     with session_scope() as session:
         run = session.get(Run, run_id)

@@ -7,6 +7,9 @@ is stored and served as that string, and JSON needs no conversion.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
+
+from pydantic import StringConstraints
 
 
 class Status(StrEnum):
@@ -31,3 +34,20 @@ class Kind(StrEnum):
     LINEAR_REGRESSION = "linear_regression"
     MLP_CLASSIFIER = "mlp_classifier"
     MLP_REGRESSOR = "mlp_regressor"
+
+
+# Every string a client names something with is printable: no C0 control characters and no
+# DEL (a NUL cannot be stored in PostgreSQL text; the others hide in logs, CSVs, terminals).
+# A pattern, not a validator, so that OpenAPI shows the rule.
+NO_CONTROL_CHARS = r"^[^\x00-\x1f\x7f]*$"
+CONTROL_CHAR_MSG = "control characters (U+0000-U+001F, U+007F) are not allowed"
+# The database columns that hold names are String(200): a longer name could never be stored.
+NAME_MAX = 200
+# Integer columns are 32-bit on PostgreSQL and every integer is 64-bit on SQLite: bound each
+# integer a client sends to what fits, so no query or insert overflows.
+INT32_MAX = 2**31 - 1
+
+# A name (of a run, dataset, sweep, column, feature or target): 1-200 printable characters.
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=NAME_MAX, pattern=NO_CONTROL_CHARS)
+]

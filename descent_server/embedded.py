@@ -29,7 +29,7 @@ ROOT_WARNING = "ignore:You're running the worker with superuser privileges"
 
 
 def worker_command(*, queues: str = "cpu", concurrency: int = 1) -> list[str]:
-    """Return the command line that starts one Celery worker (it runs the sweeper too)."""
+    """Return the command line that starts one Celery worker (it runs lease recovery too)."""
     return [
         sys.executable, "-W", ROOT_WARNING, "-m", "celery", "-A", CELERY_APP,
         "--quiet",  # no ASCII-art banner: our own lines say what runs where
@@ -63,7 +63,7 @@ def stop_worker(proc: subprocess.Popen[bytes], grace_s: float = WORKER_STOP_GRAC
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGTERM)
         # A task still training would hold a warm shutdown past the grace; its run is
-        # leased, so the sweeper takes it over after the next start.
+        # leased, so lease recovery takes it over after the next start.
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=grace_s)
     # Pool children or a stuck main process must not outlive the dev server.

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     auth_enabled: bool = True
     local_owner: str = "local"  # owner of everything when auth is off
     cors_origins: list[str] = []
+    # More model kinds: modules (dotted names) that register a KindAdapter when imported,
+    # loaded by the API and the workers alike (see descent_server/services/kinds/).
+    kind_modules: list[str] = []
 
     # Workers.
     keras_backend: str = "tensorflow"  # tensorflow | jax | torch
@@ -33,7 +36,7 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = 2.0
     lease_timeout_s: float = 30.0  # a running run whose heartbeat is older is taken over
     requeue_after_s: float = 30.0  # a queued run not picked up by then is enqueued again
-    sweeper_interval_s: float = 5.0
+    recovery_interval_s: float = 5.0  # how often each worker runs lease recovery
     max_attempts: int = 3
     history_flush_s: float = 0.2  # the worker writes buffered epochs at least this often
     history_flush_rows: int = 5000

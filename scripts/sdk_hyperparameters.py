@@ -2,7 +2,8 @@
 
 The `descent` CLI lists hyperparameters in `runs submit --help` without a server (and the SDK
 never imports the server), so it ships the JSON schemas of the server's own pydantic models
-(`descent_server.services.hyperparameters.MODELS`). Rerun after changing those models:
+(each built-in kind's `hyperparameters`, `descent_server.services.kinds`). Rerun after
+changing those models:
 
     .venv/bin/python scripts/sdk_hyperparameters.py
 
@@ -15,14 +16,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from descent_server.services.hyperparameters import MODELS
+from descent_server.services import kinds
 
 TARGET = Path(__file__).resolve().parents[1] / "sdk" / "src" / "descent" / "hyperparameters.json"
 
 
 def schemas() -> dict[str, Any]:
     """Return each kind's hyperparameter JSON schema, as the API validates them."""
-    return {kind: model.model_json_schema() for kind, model in MODELS.items()}
+    return {a.kind: a.hyperparameters.model_json_schema() for a in kinds.adapters()}
 
 
 def render() -> str:

@@ -1,4 +1,8 @@
-"""FastAPI dependencies: the database session, the caller (owner), enqueue, submission limits."""
+"""FastAPI dependencies: the session, the caller (owner), enqueue, broker ping, submit limits.
+
+The one API module that reaches into workers (enqueue, broker ping), so routes and services
+get them as plain functions and tests can override them.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from descent_server.api import auth
 from descent_server.api.schemas.common import NO_CONTROL_CHARS
 from descent_server.db.session import session_factory
 from descent_server.services import ratelimit
+from descent_server.services.health import BrokerPing
 from descent_server.services.keys import Caller
 from descent_server.services.runs import Enqueue
 from descent_server.settings import get_settings
@@ -71,6 +76,16 @@ def get_enqueue() -> Enqueue:
 
 
 EnqueueDep = Annotated[Enqueue, Depends(get_enqueue)]
+
+
+def get_broker_ping() -> BrokerPing:
+    """Return the function that checks the broker answers (for readiness)."""
+    from descent_server.workers.queue import ping_broker
+
+    return ping_broker
+
+
+BrokerPingDep = Annotated[BrokerPing, Depends(get_broker_ping)]
 
 
 async def limit_submissions(caller: CallerDep) -> None:

@@ -13,8 +13,8 @@ from starlette.exceptions import HTTPException
 from starlette.routing import get_route_path
 
 from descent_server.api.responses import JSONResponse
-from descent_server.api.schemas.common import CONTROL_CHAR_MSG, NO_CONTROL_CHARS
-from descent_server.services import errors
+from descent_server.services import errors, kinds
+from descent_server.services.kinds.hints import located
 
 log = logging.getLogger(__name__)
 
@@ -57,19 +57,9 @@ def handle(request: Request, exc: Exception) -> JSONResponse:
 
 
 def validation_detail(raw: Any) -> list[dict[str, Any]]:
-    """Keep only loc and msg of each validation error (inputs may be huge or unserializable)."""
-    return [
-        {"loc": [_loc_part(p) for p in error.get("loc", ())], "msg": _message(error)}
-        for error in raw
-    ]
-
-
-def _message(error: Any) -> str:
-    """Return the error's message; a control character gets words, not the regex refusing it."""
-    ctx = error.get("ctx") or {}
-    if error.get("type") == "string_pattern_mismatch" and ctx.get("pattern") == NO_CONTROL_CHARS:
-        return CONTROL_CHAR_MSG
-    return str(error.get("msg"))
+    """Keep only loc and msg of each validation error (inputs may be huge or unserializable),
+    with a run request's kind tag left out of loc and a hint for a misplaced name."""
+    return located(raw, kinds.by_name())
 
 
 def _allowed_methods(request: Request) -> str:
@@ -106,7 +96,3 @@ def _database_down(exc: Exception) -> bool:
     if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
-
-
-def _loc_part(part: Any) -> str | int:
-    return part if isinstance(part, int) else str(part)

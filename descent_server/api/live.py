@@ -5,6 +5,7 @@ The hub runs one small query every POLL_INTERVAL_S for the (version, progress_ep
 the runs that have listeners and wakes those whose run changed; a woken listener reads its
 new rows in one short threadpool call and gives the connection back. Listeners of one run
 woken at the same epoch share that read, so a crowd costs one query per change, not one each.
+The reads themselves are services/live.py's; this module waits, shares and frames them.
 """
 
 from __future__ import annotations
@@ -20,29 +21,19 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from descent_server.api.schemas.runs import RunRead
-from descent_server.repository import history as history_repo
-from descent_server.repository import progress as progress_repo
-from descent_server.repository import runs as runs_repo
+from descent_server.domain import FINAL_STATUSES
+from descent_server.services import live as service
 
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 0.1  # one query per process per interval, however many listeners
 STATUS_INTERVAL_S = 0.5  # progress-only status events at most this often
-PAGE_ROWS = 1000  # epochs read per short database call
-FINAL_STATUSES = frozenset(runs_repo.FINAL_STATUSES)
 
 Poll = Callable[[Engine, list[str]], dict[str, Any]]
 Key = tuple[Engine, str]
-
-
-def poll_versions(engine: Engine, run_ids: list[str]) -> dict[str, Any]:
-    """Return {run_id: (version, progress_epoch)} in one short session."""
-    with Session(engine) as session:
-        return progress_repo.run_versions(session, run_ids)
 
 
 @dataclass(eq=False)
@@ -58,7 +49,7 @@ class Hub:
     """Wake the listeners of runs whose row changed; one polling task while anyone listens."""
 
     interval: float = POLL_INTERVAL_S
-    poll: Poll = poll_versions
+    poll: Poll = service.run_versions
     _listeners: dict[Key, set[Listener]] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
     _reads: dict[tuple[Any, ...], asyncio.Task[Batch | None]] = field(default_factory=dict)
@@ -148,19 +139,13 @@ class Batch:
 
 
 def fetch(engine: Engine, run_id: str, owner: str, after: int, epochs: bool) -> Batch | None:
-    """Read the run, then its epochs after `after` (None if the run is gone)."""
-    with Session(engine) as session:
-        # The run first: when it is final, every epoch it counts is already committed.
-        run = runs_repo.get(session, run_id=run_id, owner=owner)
-        if run is None:
-            return None
-        data = RunRead.of(run).model_dump(mode="json")
-        version = (run.version, run.progress_epoch)
-        if not epochs or run.progress_epoch <= after:
-            return Batch(data, version, [], more=False)
-        page = history_repo.read_history(session, run_id, since_epoch=after, limit=PAGE_ROWS)
-        rows = [(row["epoch"], _dumps(row)) for row in page.rows]
-        return Batch(data, version, rows, more=page.next_since_epoch is not None)
+    """Read the run and its epochs after `after`, serialized (None if the run is gone)."""
+    found = service.read(engine, run_id, owner, after, epochs=epochs)
+    if found is None:
+        return None
+    data = RunRead.of(found.run).model_dump(mode="json")
+    rows = [(row["epoch"], _dumps(row)) for row in found.rows]
+    return Batch(data, found.version, rows, more=found.more)
 
 
 def _material(run: dict[str, Any]) -> tuple[Any, ...]:

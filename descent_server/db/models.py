@@ -129,6 +129,9 @@ class Epoch(Base):
     val_loss: Mapped[float | None] = mapped_column(Float, default=None)
     accuracy: Mapped[float | None] = mapped_column(Float, default=None)
     val_accuracy: Mapped[float | None] = mapped_column(Float, default=None)
+    # The MLP regressor's mean absolute errors (migration 0004); null for other kinds.
+    mae: Mapped[float | None] = mapped_column(Float, default=None)
+    val_mae: Mapped[float | None] = mapped_column(Float, default=None)
     # {"params": {...}, "grad_norms": {...}, "weight_norms": {...}} as JSON text
     extra: Mapped[str | None] = mapped_column(String, default=None)
     # When the worker got this epoch's numbers: seconds since the Unix epoch (UTC), a float
@@ -154,7 +157,11 @@ class EpochBlock(Base):
 
 
 class Snapshot(Base):
-    """A decision-boundary grid: resolution² uint8 class indices, row-major (x2 rows)."""
+    """A zlib-compressed snapshot of a run's model at one epoch, as raw array bytes.
+
+    A classifier's decision-boundary grid (resolution² uint8 class indices, row-major, x2
+    rows) or a regressor's fitted curve (resolution float32 values, little-endian).
+    """
 
     __tablename__ = "snapshot"
 

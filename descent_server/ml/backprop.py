@@ -6,7 +6,8 @@ backward pass walks from the loss to the input, reusing those stored values (the
 computed once per layer instead of once per weight), and yields dLoss/dW[l], dLoss/db[l].
 
 Losses follow Keras's conventions: a per-sample loss (categorical cross-entropy sums over the
-output units, binary cross-entropy and MSE average over them), then the mean over samples.
+output units, binary cross-entropy, MSE and MAE average over them), then the mean over samples.
+A regressor's output layer is linear (its outputs are the predicted values) with MSE or MAE.
 Cross-entropy pairs only with its own output (categorical with softmax, binary with sigmoid;
 Keras on TensorFlow silently reads a softmax's logits as sigmoid logits in binary
 cross-entropy) and is computed from the logits, exactly; Keras does the same on TensorFlow and
@@ -23,8 +24,8 @@ import numpy as np
 HIDDEN_ACTIVATIONS = (
     "relu", "sigmoid", "tanh", "linear", "elu", "selu", "gelu", "softplus", "swish",
 )  # fmt: skip
-OUTPUT_ACTIVATIONS = ("softmax", "sigmoid")
-LOSSES = ("categorical_crossentropy", "binary_crossentropy", "mse")
+OUTPUT_ACTIVATIONS = ("softmax", "sigmoid", "linear")
+LOSSES = ("categorical_crossentropy", "binary_crossentropy", "mse", "mae")
 _EPSILON = 1e-7  # Keras's backend epsilon, used where it clips probabilities
 # SELU's constants, as Keras (TensorFlow's and JAX's selu) defines them.
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -138,8 +139,8 @@ class Network:
 
 def loss_value(loss: str, output: str, y: np.ndarray, z: np.ndarray, p: np.ndarray) -> float:
     """Return the mean loss of outputs p = output(z) against targets y (Keras's convention)."""
-    if loss == "mse":
-        return float(np.mean((p - y) ** 2))
+    if loss in ("mse", "mae"):
+        return loss_from_probabilities(loss, y, p)
     if loss == "categorical_crossentropy" and output == "softmax":
         log_p = z - z.max(axis=1, keepdims=True)
         log_p = log_p - np.log(np.exp(log_p).sum(axis=1, keepdims=True))
@@ -151,9 +152,11 @@ def loss_value(loss: str, output: str, y: np.ndarray, z: np.ndarray, p: np.ndarr
 
 
 def loss_from_probabilities(loss: str, y: np.ndarray, p: np.ndarray) -> float:
-    """Return the mean loss of output probabilities p, clipped as Keras clips them."""
+    """Return the mean loss of outputs p (probabilities clipped as Keras clips them)."""
     if loss == "mse":
         return float(np.mean((p - y) ** 2))
+    if loss == "mae":
+        return float(np.mean(np.abs(p - y)))
     q = np.clip(p, _EPSILON, 1.0 - _EPSILON)
     if loss == "categorical_crossentropy":
         return float(-np.mean(np.sum(y * np.log(q), axis=1)))
@@ -171,9 +174,14 @@ def output_delta(loss: str, output: str, y: np.ndarray, p: np.ndarray) -> np.nda
         return (p - y) / n
     if loss == "binary_crossentropy" and output == "sigmoid":
         return (p - y) / (n * k)
-    if loss != "mse":
+    if loss == "mse":
+        grad_p = 2.0 * (p - y) / (n * k)
+    elif loss == "mae":  # sign(0) = 0: the subgradient TensorFlow and JAX take at a kink
+        grad_p = np.sign(p - y) / (n * k)
+    else:
         raise ValueError(f"loss {loss!r} is not supported with a {output!r} output")
-    grad_p = 2.0 * (p - y) / (n * k)
+    if output == "linear":
+        return grad_p
     if output == "sigmoid":
         return grad_p * p * (1.0 - p)
     # softmax Jacobian-vector product: dz_i = p_i (g_i - sum_j g_j p_j)

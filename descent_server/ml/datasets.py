@@ -1,4 +1,5 @@
-"""The course notebook's ready-made data sets, generated exactly as the notebook does."""
+"""The course notebook's ready-made data sets, generated exactly as the notebook does,
+and one curve for the MLP regressor."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
+
+from descent_server.domain import Kind
 
 
 @dataclass(frozen=True)
@@ -17,7 +20,7 @@ class Builtin:
     description: str
     features: tuple[str, ...]
     target: str
-    kind: str  # the run kind it suits: "linear_regression" | "mlp_classifier"
+    kind: Kind  # the run kind it suits
     n_rows: int
     # Human axis labels with units, keyed by column name (for plots).
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -60,6 +63,16 @@ def _linear_noise() -> dict[str, np.ndarray]:
     return {"x": x, "y": y}
 
 
+SINE_SEED = 0
+
+
+def _sine() -> dict[str, np.ndarray]:
+    # A curve no straight line fits: 400 points x ~ U(-3, 3), y = sin(x) + N(0, 0.05²).
+    rng = np.random.RandomState(SINE_SEED)
+    x = rng.uniform(-3, 3, 400)
+    return {"x": x, "y": np.sin(x) + rng.normal(0, 0.05, size=400)}
+
+
 BUILTINS: Mapping[str, Builtin] = MappingProxyType(
     {
         "movies": Builtin(
@@ -70,7 +83,7 @@ BUILTINS: Mapping[str, Builtin] = MappingProxyType(
             ),
             features=("num_want_to_see",),
             target="nums_audience",
-            kind="linear_regression",
+            kind=Kind.LINEAR_REGRESSION,
             n_rows=4,
             labels={
                 "num_want_to_see": "want-to-see count (people)",
@@ -85,7 +98,7 @@ BUILTINS: Mapping[str, Builtin] = MappingProxyType(
             ),
             features=("x1", "x2"),
             target="label",
-            kind="mlp_classifier",
+            kind=Kind.MLP_CLASSIFIER,
             n_rows=3000,
             labels={"x1": "x1", "x2": "x2", "label": "class"},
         ),
@@ -97,8 +110,20 @@ BUILTINS: Mapping[str, Builtin] = MappingProxyType(
             ),
             features=("x",),
             target="y",
-            kind="linear_regression",
+            kind=Kind.LINEAR_REGRESSION,
             n_rows=30,
+            labels={"x": "x", "y": "y"},
+        ),
+        "sine": Builtin(
+            name="sine",
+            description=(
+                "400 points x ~ U(-3, 3), y = sin(x) + N(0, 0.05²) noise "
+                f"(seed {SINE_SEED}): a curve for mlp_regressor."
+            ),
+            features=("x",),
+            target="y",
+            kind=Kind.MLP_REGRESSOR,
+            n_rows=400,
             labels={"x": "x", "y": "y"},
         ),
     }
@@ -108,6 +133,7 @@ _GENERATORS: Mapping[str, Callable[[], dict[str, np.ndarray]]] = {
     "movies": _movies,
     "three-blobs": _three_blobs,
     "linear-noise": _linear_noise,
+    "sine": _sine,
 }
 
 

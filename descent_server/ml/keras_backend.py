@@ -143,6 +143,11 @@ def accuracy_metric(n_outputs: int) -> Any:
     return metrics.CategoricalAccuracy(name="accuracy")
 
 
+def mae_metric() -> Any:
+    """Return the mean-absolute-error metric of a regressor (logged as "mae")."""
+    return keras_module().metrics.MeanAbsoluteError(name="mae")
+
+
 def get_weights(model: Any) -> list[Any]:
     """Return the model's weights as numpy arrays, in Keras's kernel, bias, kernel... order."""
     ops = keras_module().ops

@@ -10,38 +10,12 @@ from typing import Any
 import numpy as np
 
 from descent_server.ml.backprop import Network
+from descent_server.ml.normalize import Normalizer
 
-NORMALIZE_KINDS = ("minmax", "standard", "none")
+__all__ = ["MLPModel", "Normalizer", "TrainingState"]
+
 _FORMAT = 1
 _STATE_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class Normalizer:
-    """Maps raw features to the network's inputs: (x - offset) / scale, column by column."""
-
-    kind: str
-    offset: np.ndarray
-    scale: np.ndarray
-
-    @classmethod
-    def fit(cls, kind: str, x: np.ndarray) -> Normalizer:
-        """Return the normalizer of `kind` fitted to the columns of x."""
-        if kind == "minmax":
-            offset, scale = x.min(axis=0), x.max(axis=0) - x.min(axis=0)
-        elif kind == "standard":
-            offset, scale = x.mean(axis=0), x.std(axis=0)
-        elif kind == "none":
-            offset, scale = np.zeros(x.shape[1]), np.ones(x.shape[1])
-        else:
-            raise ValueError(f"normalize must be one of {NORMALIZE_KINDS}, not {kind!r}")
-        # A constant column carries no information; map it to 0 instead of dividing by 0.
-        scale = np.where(scale > 0, scale, 1.0)
-        return cls(kind, offset.astype(np.float64), scale.astype(np.float64))
-
-    def apply(self, x: np.ndarray) -> np.ndarray:
-        """Return x in the network's input units."""
-        return (x - self.offset) / self.scale
 
 
 def _jsonable(value: Any) -> Any:
@@ -77,7 +51,10 @@ class TrainingState:
 
 @dataclass(frozen=True)
 class MLPModel:
-    """Dense-layer weights plus what is needed to use them on raw data."""
+    """Dense-layer weights plus what is needed to use them on raw data.
+
+    A classifier has its class names in `classes`; a regressor (a linear output unit) has none.
+    """
 
     kernels: list[np.ndarray]
     biases: list[np.ndarray]
@@ -99,14 +76,30 @@ class MLPModel:
         """Return the number of trainable numbers."""
         return int(sum(w.size + b.size for w, b in zip(self.kernels, self.biases, strict=True)))
 
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """Return class probabilities (n, len(classes)) for raw inputs x (n, d), in numpy."""
+    @property
+    def regressor(self) -> bool:
+        """Tell whether this model predicts numbers (a linear output) rather than classes."""
+        return self.output == "linear"
+
+    def _outputs(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
         if x.ndim == 1 and self.kernels[0].shape[0] == 1:
             x = x.reshape(-1, 1)
         if x.ndim != 2 or x.shape[1] != self.kernels[0].shape[0]:
             raise ValueError(f"expected inputs of shape (n, {self.kernels[0].shape[0]})")
-        out = self.network.predict(self.normalizer.apply(x))
+        return self.network.predict(self.normalizer.apply(x))
+
+    def predict_values(self, x: np.ndarray) -> np.ndarray:
+        """Return a regressor's predicted values (n,) for raw inputs x (n, d), in numpy."""
+        if not self.regressor:
+            raise ValueError("predict_values needs a regressor; a classifier has predict_proba")
+        return self._outputs(x)[:, 0]
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Return class probabilities (n, len(classes)) for raw inputs x (n, d), in numpy."""
+        if self.regressor:
+            raise ValueError("a regressor has no class probabilities: use predict_values")
+        out = self._outputs(x)
         if out.shape[1] == 1:  # one sigmoid unit: P(class 1)
             return np.hstack([1.0 - out, out])
         if self.output == "sigmoid":  # independent sigmoids: rescale to sum to 1
@@ -114,7 +107,9 @@ class MLPModel:
         return out
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Return the predicted class index for each row of raw inputs x."""
+        """Return each row's prediction: a class index, or a regressor's value."""
+        if self.regressor:
+            return self.predict_values(x)
         return np.argmax(self.predict_proba(x), axis=1)
 
     def to_bytes(self) -> bytes:

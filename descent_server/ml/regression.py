@@ -32,16 +32,15 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
+from descent_server.ml.checks import check_targets
 from descent_server.ml.linear import (
-    Normalize,
-    Normalizer,
-    check_data,
     finite_or_none,
     least_squares,
     params_dict,
     predict_regression,
     unpack_params,
 )
+from descent_server.ml.normalize import Normalize, Normalizer
 from descent_server.ml.quadratic import Quadratic
 from descent_server.ml.types import EpochRecord, InvalidData, OnEpoch, ShouldStop
 
@@ -57,22 +56,10 @@ __all__ = [
     "RegressionHistory",
     "RegressionResult",
     "analyze",
-    "config_from_hyperparameters",
     "least_squares",
     "predict_regression",
     "train_regression",
 ]
-
-_HYPERPARAMETERS = {
-    "learning_rate",
-    "epochs",
-    "init",
-    "gradient",
-    "normalize",
-    "batch_size",
-    "seed",
-    "loss_surface",  # used by the surface, not by training
-}
 
 
 @dataclass(frozen=True)
@@ -112,30 +99,6 @@ class RegressionConfig:
         return replace(
             self, start_epoch=epoch, init_weights=tuple(weights.tolist()), init_bias=bias
         )
-
-
-def config_from_hyperparameters(hp: Mapping[str, Any]) -> RegressionConfig:
-    """Map API.md's linear_regression hyperparameters to a RegressionConfig."""
-    unknown = set(hp) - _HYPERPARAMETERS
-    if unknown:
-        raise ValueError(f"unknown hyperparameters: {sorted(unknown)}")
-    init = hp.get("init")
-    weights, bias = (None, 0.0) if init is None else unpack_params(init)
-    defaults = RegressionConfig()
-    return RegressionConfig(
-        learning_rate=float(hp.get("learning_rate", defaults.learning_rate)),
-        epochs=int(hp.get("epochs", defaults.epochs)),
-        init_weights=None if weights is None else tuple(weights.tolist()),
-        init_bias=bias,
-        gradient=hp.get("gradient", defaults.gradient),
-        normalize=hp.get("normalize", defaults.normalize),
-        batch_size=_optional_int(hp.get("batch_size")),
-        seed=_optional_int(hp.get("seed")),
-    )
-
-
-def _optional_int(value: Any) -> int | None:
-    return None if value is None else int(value)
 
 
 @dataclass(frozen=True)
@@ -193,8 +156,8 @@ def train_regression(
     should_stop: ShouldStop | None = None,
 ) -> RegressionResult:
     """Fit y ≈ X·w + b by gradient descent; full batch costs O(d²) per epoch after one pass."""
-    features, target = check_data(X, y)
-    norm = Normalizer.fit(features, config.normalize)
+    features, target = check_targets(X, y)
+    norm = feature_normalizer(features, config.normalize)
     Xn = features if norm is None else norm.apply(features)
     w, b = initial_params(config, features.shape[1], norm)
     quad = Quadratic.from_data(Xn, target)
@@ -371,8 +334,8 @@ def initial_params(
 
 def analyze(X: ArrayLike, y: ArrayLike, config: RegressionConfig) -> Analysis:
     """Return lr_max = 2/λ_max of the full-batch curvature and the verdict for config's lr."""
-    features, target = check_data(X, y)
-    norm = Normalizer.fit(features, config.normalize)
+    features, target = check_targets(X, y)
+    norm = feature_normalizer(features, config.normalize)
     quad = Quadratic.from_data(features if norm is None else norm.apply(features), target)
     factor = 2.0 if config.gradient == "exact" else 1.0
     lam = factor * float(np.linalg.eigvalsh(quad.curvature())[-1])
@@ -386,6 +349,11 @@ def analyze(X: ArrayLike, y: ArrayLike, config: RegressionConfig) -> Analysis:
     else:
         verdict = "diverges"
     return Analysis(lr_max=2.0 / lam, lr_verdict=verdict)
+
+
+def feature_normalizer(features: np.ndarray, mode: Normalize) -> Normalizer | None:
+    """Return the map for `mode` fitted on the features, or None for "none" (no work at all)."""
+    return None if mode == "none" else Normalizer.fit(mode, features)
 
 
 def epoch_seed_base(seed: int | None) -> int:

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from descent_server.ml.linear import check_data, finite_or_none
+from descent_server.ml.checks import check_targets
+from descent_server.ml.linear import finite_or_none
 from descent_server.ml.quadratic import Quadratic
 from descent_server.ml.types import InvalidData
 
@@ -124,7 +125,7 @@ def _axis(spec: Mapping[str, Any], name: str) -> np.ndarray:
 
 
 def _quadratic(x: ArrayLike, y: ArrayLike) -> Quadratic:
-    features, target = check_data(x, y)
+    features, target = check_targets(x, y)
     if features.shape[1] != 1:
         raise InvalidData("a loss surface needs exactly one feature")
     # The loss sums squares of the values: past this scale the sums overflow float64.

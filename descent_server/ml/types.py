@@ -18,13 +18,18 @@ class EpochRecord:
     val_loss: float | None = None
     accuracy: float | None = None
     val_accuracy: float | None = None
+    # MLP regressor: mean absolute error on the training and validation rows.
+    mae: float | None = None
+    val_mae: float | None = None
     # regression: {"a", "b"} for one feature, {"weights": [...], "bias"} for several;
     # MLP: {} unless weights="full" ({"layer_name/kernel": nested lists, ...}).
     params: Mapping[str, Any] = field(default_factory=dict)
     grad_norms: Mapping[str, float] = field(default_factory=dict)
     weight_norms: Mapping[str, float] = field(default_factory=dict)
-    # MLP with two features: predicted class index on a resolution² grid, uint8,
+    # MLP classifier with two features: predicted class index on a resolution² grid, uint8,
     # shape (resolution, resolution), rows = x2 values ascending, columns = x1 ascending.
+    # MLP regressor with one feature: the fitted curve, float32 (resolution,), the predicted
+    # target (in its own units) at x = linspace(xmin, xmax, resolution) over the extent.
     snapshot: np.ndarray | None = None
 
 

@@ -6,9 +6,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, undefer
 
 from descent_server.db.models import Dataset, Run
+from descent_server.domain import FINAL_STATUSES
 from descent_server.repository.pages import keyset, page
-
-FINAL_STATUSES = ("succeeded", "diverged", "failed", "cancelled")
 
 
 def get(session: Session, *, dataset_id: str, owner: str, content: bool = False) -> Dataset | None:

@@ -15,6 +15,8 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from descent_server.repository.epoch_rows import fetch
+
 BLOCK = 32
 FULL_SCAN_MAX = 20_000
 _BLOCK_COLUMNS = "run_id, block, min_epoch, min_loss, max_epoch, max_loss"
@@ -47,9 +49,7 @@ def _loss(value: float) -> float | None:
 
 
 def _pairs(session: Session, run_id: str, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
-    from descent_server.repository.history import _fetch
-
-    rows = _fetch(
+    rows = fetch(
         session,
         "SELECT epoch, loss FROM epoch WHERE run_id = ? AND epoch BETWEEN ? AND ? ORDER BY epoch",
         [run_id, first, last],
@@ -119,20 +119,19 @@ WHERE s.loss = g.low OR s.loss = g.high GROUP BY s.k, s.loss = g.low
 """
 
 
-def downsample(session: Session, run_id: str, max_points: int) -> list[dict[str, Any]]:
-    """Return at most `max_points` rows that keep the loss curve's shape, spread over the run.
+def pick_epochs(session: Session, run_id: str, max_points: int) -> list[int] | None:
+    """Return at most `max_points` epochs that keep the loss curve's shape, or None for all.
 
     The first and last epoch, and the lowest and highest loss of each of (max_points - 2) / 2
     equal epoch buckets (for long histories, buckets are made of whole blocks); points left
     over (a bucket whose extremes are the ends, an odd count) go to evenly spaced epochs.
+    None: the run has no more epochs than that (or none), so every row is the answer.
     """
-    from descent_server.repository.history import _SELECT, _fetch, _to_dict, read_history
-
     max_points = max(int(max_points), 2)
-    lo, hi = _fetch(session, "SELECT min(epoch), max(epoch) FROM epoch WHERE run_id = ?",
-                    [run_id])[0]  # fmt: skip
+    lo, hi = fetch(session, "SELECT min(epoch), max(epoch) FROM epoch WHERE run_id = ?",
+                   [run_id])[0]  # fmt: skip
     if lo is None or hi - lo + 1 <= max_points:
-        return read_history(session, run_id).rows
+        return None
     buckets = (max_points - 2) // 2
     keep: set[int] = {lo, hi}
     if buckets and hi - lo + 1 <= FULL_SCAN_MAX:
@@ -140,10 +139,7 @@ def downsample(session: Session, run_id: str, max_points: int) -> list[dict[str,
         keep |= {row[0] for row in session.execute(text(_SCAN), params)}
     elif buckets:
         keep |= _pick_from_blocks(session, run_id, lo, hi, buckets)
-    keep = spread(keep, lo, hi, max_points)
-    marks = ", ".join("?" * len(keep))
-    sql = f"{_SELECT} WHERE run_id = ? AND epoch IN ({marks}) ORDER BY epoch"
-    return [_to_dict(row) for row in _fetch(session, sql, [run_id, *sorted(keep)])]
+    return sorted(spread(keep, lo, hi, max_points))
 
 
 def spread(keep: set[int], lo: int, hi: int, max_points: int) -> set[int]:
@@ -165,9 +161,7 @@ def spread(keep: set[int], lo: int, hi: int, max_points: int) -> set[int]:
 
 
 def _pick_from_blocks(session: Session, run_id: str, lo: int, hi: int, buckets: int) -> set[int]:
-    from descent_server.repository.history import _fetch
-
-    rows = _fetch(
+    rows = fetch(
         session,
         "SELECT block, min_epoch, min_loss, max_epoch, max_loss FROM epoch_block"
         " WHERE run_id = ? ORDER BY block",
@@ -187,7 +181,7 @@ def _pick_from_blocks(session: Session, run_id: str, lo: int, hi: int, buckets: 
 def pick_min_max(values: np.ndarray, max_points: int) -> np.ndarray:
     """Return sorted indices: first, last, each bucket's min and max, spread spares (NaN-safe).
 
-    The same picks as `downsample`: the ends belong to the first and last bucket.
+    The same picks as `pick_epochs`: the ends belong to the first and last bucket.
     """
     n = values.size
     if n <= max_points:

@@ -1,4 +1,4 @@
-"""The history store: a run's epochs, boundary snapshots and artifacts.
+"""The history store: a run's epochs, snapshots (boundary grids, fitted curves) and artifacts.
 
 Writes come from the worker in batches, fenced by its attempt, idempotent on (run_id, epoch);
 on PostgreSQL new rows go in with COPY (an upsert only for epochs already stored). Reads go
@@ -29,29 +29,38 @@ from descent_server.db.models import Artifact, Run, Snapshot, utcnow
 from descent_server.db.session import json_dumps
 from descent_server.ml.types import EpochRecord
 from descent_server.repository import downsampling
+from descent_server.repository.epoch_rows import (
+    EXTRA,
+    EXTRA_AT,
+    METRICS,
+    RECORDED_AT,
+    SELECT,
+    fetch,
+    finite,
+    mark,
+    to_dict,
+)
 from descent_server.repository.leases import db_now, fenced_update
 
-METRICS = ("loss", "val_loss", "accuracy", "val_accuracy")
-EXTRA = ("params", "grad_norms", "weight_norms")
+__all__ = [
+    "EXTRA", "METRICS", "HistoryPage", "StoredArtifact", "append_epochs", "count_epochs",
+    "decode_snapshot", "downsample", "encode_snapshot", "finite", "get_artifact",
+    "get_snapshot", "history_csv_rows", "iter_snapshots", "last_epoch", "metrics_of",
+    "put_artifact", "read_history", "read_history_json", "snapshot_epochs", "truncate_history",
+]  # fmt: skip
+
 FIELDS = ("epoch", *METRICS, *EXTRA)
+# run.metrics: the loss and the kind's own second metric (a regressor records mae, the rest not).
+CLASSIFIER_METRICS = ("loss", "val_loss", "accuracy", "val_accuracy")
+REGRESSOR_METRICS = ("loss", "val_loss", "mae", "val_mae")
 _CSV_FIXED = ("epoch", *METRICS, "recorded_at")
-_COLUMNS = "run_id, epoch, loss, val_loss, accuracy, val_accuracy, extra, recorded_at"
+_COLUMNS = f"run_id, epoch, {', '.join(METRICS)}, extra, recorded_at"
 _UPSERT = (
     f"INSERT INTO epoch ({_COLUMNS}) VALUES ({{marks}}) ON CONFLICT (run_id, epoch) DO UPDATE "
-    "SET loss = excluded.loss, val_loss = excluded.val_loss, accuracy = excluded.accuracy, "
-    "val_accuracy = excluded.val_accuracy, extra = excluded.extra, "
+    f"SET {', '.join(f'{m} = excluded.{m}' for m in METRICS)}, extra = excluded.extra, "
     "recorded_at = excluded.recorded_at"
 )
-_SELECT = "SELECT epoch, loss, val_loss, accuracy, val_accuracy, extra, RECORDED_AT_TEXT FROM epoch"
-# RECORDED_AT_TEXT in a query becomes the dialect's RFC 3339 rendering of recorded_at
-# (microseconds, UTC, NULL stays NULL); `_fetch` puts it in.
-_RFC3339 = {
-    "postgresql": "to_char(to_timestamp(recorded_at) AT TIME ZONE 'UTC', "
-    """'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')""",
-    "sqlite": "strftime('%Y-%m-%dT%H:%M:%S', CAST(round(recorded_at * 1e6) AS INTEGER) / 1000000,"
-    " 'unixepoch') || printf('.%06dZ', CAST(round(recorded_at * 1e6) AS INTEGER) % 1000000)",
-}
-_COPY_TYPES = ["varchar", "int4", "float8", "float8", "float8", "float8", "varchar", "float8"]
+_COPY_TYPES = ["varchar", "int4", *["float8"] * len(METRICS), "varchar", "float8"]
 _WIDTH = len(_COPY_TYPES)
 
 
@@ -73,14 +82,6 @@ class StoredArtifact:
     epoch: int | None = None
 
 
-def finite(value: Any) -> float | None:
-    """Return `value` as a float, or None when it is missing, NaN or infinite."""
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 def _row(run_id: str, record: EpochRecord, recorded_at: float) -> tuple[Any, ...]:
     extra = {"params": record.params, "grad_norms": record.grad_norms}
     extra["weight_norms"] = record.weight_norms
@@ -91,6 +92,8 @@ def _row(run_id: str, record: EpochRecord, recorded_at: float) -> tuple[Any, ...
         finite(record.val_loss),
         finite(record.accuracy),
         finite(record.val_accuracy),
+        finite(record.mae),
+        finite(record.val_mae),
         # orjson writes NaN and infinities as null, so stored JSON is always valid JSON.
         json_dumps(extra),
         recorded_at,
@@ -98,8 +101,9 @@ def _row(run_id: str, record: EpochRecord, recorded_at: float) -> tuple[Any, ...
 
 
 def metrics_of(record: EpochRecord) -> dict[str, float | None]:
-    """Return run.metrics for the latest record."""
-    return {name: finite(getattr(record, name)) for name in METRICS}
+    """Return run.metrics for the latest record: a regressor's mae, or the accuracy keys."""
+    names = REGRESSOR_METRICS if record.mae is not None else CLASSIFIER_METRICS
+    return {name: finite(getattr(record, name)) for name in names}
 
 
 def append_epochs(
@@ -137,7 +141,7 @@ def append_epochs(
     rows = list(
         {int(r.epoch): _row(run_id, r, at) for r, at in zip(records, times, strict=True)}.values()
     )
-    stored = _fetch(session, "SELECT max(epoch) FROM epoch WHERE run_id = ?", [run_id])[0][0]
+    stored = fetch(session, "SELECT max(epoch) FROM epoch WHERE run_id = ?", [run_id])[0][0]
     stored = -1 if stored is None else stored
     conn = session.connection()
     if conn.dialect.name == "postgresql":
@@ -145,9 +149,9 @@ def append_epochs(
     else:
         conn.exec_driver_sql(_UPSERT.format(marks=", ".join("?" * _WIDTH)), rows)
     downsampling.after_write(session, run_id, rows, stored)
-    grids = [(r.epoch, r.snapshot) for r in records if r.snapshot is not None]
-    if grids:
-        _write_snapshots(session, run_id, grids)
+    snapshots = [(r.epoch, r.snapshot) for r in records if r.snapshot is not None]
+    if snapshots:
+        _write_snapshots(session, run_id, snapshots)
     return True
 
 
@@ -176,16 +180,29 @@ def _upsert(session: Session, model: Any, values: list[dict[str, Any]], keys: li
     session.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates), values)
 
 
-def _write_snapshots(session: Session, run_id: str, grids: list[tuple[int, np.ndarray]]) -> None:
+def _write_snapshots(
+    session: Session, run_id: str, snapshots: list[tuple[int, np.ndarray]]
+) -> None:
     values = [
-        {"run_id": run_id, "epoch": int(epoch), "grid": encode_grid(grid)} for epoch, grid in grids
+        {"run_id": run_id, "epoch": int(epoch), "grid": encode_snapshot(array)}
+        for epoch, array in snapshots
     ]
     _upsert(session, Snapshot, values, ["run_id", "epoch"])
 
 
-def encode_grid(grid: np.ndarray) -> bytes:
-    """Compress a uint8 class grid (class regions compress ~50x)."""
-    return zlib.compress(np.ascontiguousarray(grid, dtype=np.uint8).tobytes(), 1)
+def encode_snapshot(array: np.ndarray) -> bytes:
+    """Compress a snapshot's raw bytes: a uint8 class grid, or float32 little-endian values.
+
+    Class regions compress ~50x; a regressor's curve (any float array) is stored as float32.
+    """
+    values = np.asarray(array)
+    dtype = "<f4" if np.issubdtype(values.dtype, np.floating) else np.uint8
+    return zlib.compress(np.ascontiguousarray(values, dtype=dtype).tobytes(), 1)
+
+
+def decode_snapshot(data: bytes, regressor: bool) -> np.ndarray:
+    """Return get_snapshot's bytes as a 1-D array: float32 fit values, else uint8 classes."""
+    return np.frombuffer(data, dtype="<f4" if regressor else np.uint8)
 
 
 def truncate_history(session: Session, run_id: str, attempt: int, after_epoch: int) -> bool:
@@ -196,7 +213,7 @@ def truncate_history(session: Session, run_id: str, attempt: int, after_epoch: i
         return False
     session.execute(delete(Snapshot).where(Snapshot.run_id == run_id, Snapshot.epoch > after_epoch))
     session.connection().exec_driver_sql(
-        "DELETE FROM epoch WHERE run_id = " + _mark(session) + " AND epoch > " + _mark(session),
+        "DELETE FROM epoch WHERE run_id = " + mark(session) + " AND epoch > " + mark(session),
         (run_id, after_epoch),
     )
     downsampling.after_truncate(session, run_id, after_epoch)
@@ -204,40 +221,6 @@ def truncate_history(session: Session, run_id: str, attempt: int, after_epoch: i
 
 
 # ---- reads ------------------------------------------------------------------------------
-
-
-def _mark(session: Session) -> str:
-    return "%s" if session.connection().dialect.name == "postgresql" else "?"
-
-
-def _fetch(session: Session, sql: str, params: Sequence[Any]) -> list[Any]:
-    """Run `sql` (with `?` marks) on the session's connection, skipping SQLAlchemy's rows."""
-    mark = _mark(session)
-    if mark != "?":
-        sql = sql.replace("?", mark)
-    if "RECORDED_AT_TEXT" in sql:  # after the marks: the SQLite rendering holds no "?"
-        sql = sql.replace("RECORDED_AT_TEXT", _RFC3339[session.connection().dialect.name])
-    cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql, tuple(params))
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
-
-
-def _to_dict(row: Sequence[Any]) -> dict[str, Any]:
-    extra = orjson.loads(row[5]) if row[5] else {}
-    return {
-        "epoch": row[0],
-        "loss": finite(row[1]),
-        "val_loss": finite(row[2]),
-        "accuracy": finite(row[3]),
-        "val_accuracy": finite(row[4]),
-        "recorded_at": row[6],
-        "params": extra.get("params") or {},
-        "grad_norms": extra.get("grad_norms") or {},
-        "weight_norms": extra.get("weight_norms") or {},
-    }
 
 
 def read_history(
@@ -257,7 +240,7 @@ def read_history_json(
     The stored extra JSON is spliced in as it is, never parsed: serve this directly when
     the rows only go out as JSON.
     """
-    sql, params = f"{_SELECT} WHERE run_id = ?", list[Any]([run_id])
+    sql, params = f"{SELECT} WHERE run_id = ?", list[Any]([run_id])
     if since_epoch is not None:
         sql += " AND epoch > ?"
         params.append(since_epoch)
@@ -265,13 +248,14 @@ def read_history_json(
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit + 1)  # one more tells whether another page exists
-    rows = _fetch(session, sql, params)
+    rows = fetch(session, sql, params)
     more = limit is not None and len(rows) > limit
     rows = rows[:limit] if more else rows
     body = ",".join(
         f'{{"epoch":{r[0]},"loss":{_js(r[1])},"val_loss":{_js(r[2])},"accuracy":{_js(r[3])},'
-        f'"val_accuracy":{_js(r[4])},"recorded_at":{_js_text(r[6])},'
-        f"{(r[5] if r[5] and r[5] != '{}' else _NO_EXTRA)[1:]}"
+        f'"val_accuracy":{_js(r[4])},"mae":{_js(r[5])},"val_mae":{_js(r[6])},'
+        f'"recorded_at":{_js_text(r[RECORDED_AT])},'
+        f"{(r[EXTRA_AT] if r[EXTRA_AT] and r[EXTRA_AT] != '{}' else _NO_EXTRA)[1:]}"
         for r in rows
     )
     return f"[{body}]".encode(), rows[-1][0] if more else None
@@ -292,18 +276,23 @@ def _js_text(value: str | None) -> str:
 
 def last_epoch(session: Session, run_id: str) -> dict[str, Any] | None:
     """Return the last stored epoch row of a run, or None before any."""
-    rows = _fetch(session, _SELECT + " WHERE run_id = ? ORDER BY epoch DESC LIMIT 1", [run_id])
-    return _to_dict(rows[0]) if rows else None
+    rows = fetch(session, SELECT + " WHERE run_id = ? ORDER BY epoch DESC LIMIT 1", [run_id])
+    return to_dict(rows[0]) if rows else None
 
 
 def count_epochs(session: Session, run_id: str) -> int:
     """Return how many epoch rows a run has."""
-    return int(_fetch(session, "SELECT count(*) FROM epoch WHERE run_id = ?", [run_id])[0][0])
+    return int(fetch(session, "SELECT count(*) FROM epoch WHERE run_id = ?", [run_id])[0][0])
 
 
 def downsample(session: Session, run_id: str, max_points: int) -> list[dict[str, Any]]:
     """Return at most `max_points` rows that keep the loss curve's shape (see downsampling)."""
-    return downsampling.downsample(session, run_id, max_points)
+    keep = downsampling.pick_epochs(session, run_id, max_points)
+    if keep is None:
+        return read_history(session, run_id).rows
+    marks = ", ".join("?" * len(keep))
+    sql = f"{SELECT} WHERE run_id = ? AND epoch IN ({marks}) ORDER BY epoch"
+    return [to_dict(row) for row in fetch(session, sql, [run_id, *keep])]
 
 
 def history_csv_rows(session: Session, run_id: str, page: int = 10_000) -> Iterator[list[Any]]:
@@ -338,7 +327,7 @@ def _cell(value: Any) -> Any:
 
 
 def snapshot_epochs(session: Session, run_id: str) -> list[int]:
-    """Return the epochs that have a boundary snapshot, ascending."""
+    """Return the epochs that have a snapshot (boundary grid or fitted curve), ascending."""
     rows = session.execute(
         select(Snapshot.epoch).where(Snapshot.run_id == run_id).order_by(Snapshot.epoch)
     )
@@ -346,7 +335,11 @@ def snapshot_epochs(session: Session, run_id: str) -> list[int]:
 
 
 def get_snapshot(session: Session, run_id: str, epoch: int) -> bytes | None:
-    """Return a snapshot grid as resolution² uint8 bytes (x2 rows × x1 columns), or None."""
+    """Return a snapshot's raw array bytes (see decode_snapshot), or None.
+
+    A classifier's: resolution² uint8 (x2 rows × x1 columns); a regressor's: resolution
+    float32 little-endian values.
+    """
     grid = session.execute(
         select(Snapshot.grid).where(Snapshot.run_id == run_id, Snapshot.epoch == epoch)
     ).scalar_one_or_none()
@@ -354,7 +347,7 @@ def get_snapshot(session: Session, run_id: str, epoch: int) -> bytes | None:
 
 
 def iter_snapshots(session: Session, run_id: str) -> Iterator[tuple[int, bytes]]:
-    """Yield (epoch, grid bytes) for every snapshot of a run, in epoch order (for the GIF)."""
+    """Yield (epoch, raw snapshot bytes) for every snapshot of a run, in epoch order."""
     rows = session.execute(
         select(Snapshot.epoch, Snapshot.grid)
         .where(Snapshot.run_id == run_id)

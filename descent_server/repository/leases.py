@@ -1,7 +1,7 @@
 """The run row is the lease: claims, heartbeats and every worker write, fenced by attempt.
 
 Each function is one conditional UPDATE (compare-and-set), so two workers or a worker and
-the sweeper never both win, on SQLite and PostgreSQL alike. None of them commits: the caller
+lease recovery never both win, on SQLite and PostgreSQL alike. None of them commits: the caller
 owns the transaction. `version` is bumped on every change a client can see (not on a bare
 heartbeat, which no API field shows).
 
@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from descent_server.db.models import Run
+from descent_server.domain import FINAL_STATUSES, Status
 from descent_server.settings import get_settings
 
-FINAL_STATUSES = ("succeeded", "diverged", "failed", "cancelled")
 WORKER_LOST = {"code": "worker_lost", "message": "the worker running this run stopped"}
 
 
@@ -30,7 +30,7 @@ def fenced_update(session: Session, run_id: str, attempt: int, **values: Any) ->
     """Update the run only while `attempt` holds its lease (running); True if it did."""
     stmt = (
         update(Run)
-        .where(Run.id == run_id, Run.attempt == attempt, Run.status == "running")
+        .where(Run.id == run_id, Run.attempt == attempt, Run.status == Status.RUNNING)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -53,7 +53,7 @@ def _stale(session: Session, timeout_s: float) -> ColumnElement[bool]:
 
 def _claimable(session: Session, lease_timeout_s: float) -> Any:
     stale = _stale(session, lease_timeout_s)
-    return or_(Run.status == "queued", and_(Run.status == "running", stale))
+    return or_(Run.status == Status.QUEUED, and_(Run.status == Status.RUNNING, stale))
 
 
 def claim(
@@ -78,7 +78,7 @@ def claim(
         .where(claimable, Run.attempt < max_attempts, Run.cancel_requested.is_(False))
         .values(
             attempt=Run.attempt + 1,
-            status="running",
+            status=Status.RUNNING,
             started_at=func.coalesce(Run.started_at, now),
             heartbeat_at=now,
             error=None,
@@ -89,13 +89,14 @@ def claim(
     ).scalar_one_or_none()
     if attempt is not None:
         return int(attempt)
-    _close(session, and_(claimable, Run.cancel_requested.is_(True)), now, status="cancelled")
+    cancelled = and_(claimable, Run.cancel_requested.is_(True))
+    _close(session, cancelled, now, status=Status.CANCELLED)
     _close(session, and_(claimable, Run.attempt >= max_attempts), now, error=WORKER_LOST)
     return None
 
 
 def _close(
-    session: Session, where: Any, now: Any, status: str = "failed", error: Any = None
+    session: Session, where: Any, now: Any, status: Status = Status.FAILED, error: Any = None
 ) -> list[str]:
     values: dict[str, Any] = {"status": status, "finished_at": now, "version": Run.version + 1}
     if error is not None:
@@ -114,7 +115,7 @@ def heartbeat(session: Session, run_id: str, attempt: int) -> bool | None:
     """Renew the lease; return the cancel flag, or None if this attempt lost the lease."""
     flag = session.execute(
         update(Run)
-        .where(Run.id == run_id, Run.attempt == attempt, Run.status == "running")
+        .where(Run.id == run_id, Run.attempt == attempt, Run.status == Status.RUNNING)
         .values(heartbeat_at=db_now(session))
         .returning(Run.cancel_requested)
         .execution_options(synchronize_session=False)
@@ -127,7 +128,7 @@ def cancel_requested(session: Session, run_id: str, attempt: int) -> bool | None
     row = session.execute(
         select(Run.cancel_requested, Run.attempt, Run.status).where(Run.id == run_id)
     ).first()
-    if row is None or row.attempt != attempt or row.status != "running":
+    if row is None or row.attempt != attempt or row.status != Status.RUNNING:
         return None
     return bool(row.cancel_requested)
 
@@ -159,8 +160,8 @@ def finish(
 
 def fail_running(session: Session, run_id: str, error: dict[str, Any]) -> bool:
     """Fail a running run whatever its attempt (its worker is gone for good); True if it did."""
-    return bool(_close(session, and_(Run.id == run_id, Run.status == "running"), db_now(session),
-                       error=error))  # fmt: skip
+    running = and_(Run.id == run_id, Run.status == Status.RUNNING)
+    return bool(_close(session, running, db_now(session), error=error))
 
 
 def set_analysis(session: Session, run_id: str, attempt: int, analysis: dict[str, Any]) -> bool:
@@ -183,7 +184,7 @@ def find_unpicked_queued(
     rows = session.execute(
         select(Run.id, Run.queue)
         .where(
-            Run.status == "queued",
+            Run.status == Status.QUEUED,
             Run.cancel_requested.is_(False),
             since < db_now(session, -wait_s),
         )
@@ -198,7 +199,7 @@ def mark_enqueued(session: Session, run_id: str, *, wait_s: float) -> bool:
     since = func.coalesce(Run.enqueued_at, Run.created_at)
     stmt = (
         update(Run)
-        .where(Run.id == run_id, Run.status == "queued", since < db_now(session, -wait_s))
+        .where(Run.id == run_id, Run.status == Status.QUEUED, since < db_now(session, -wait_s))
         .values(enqueued_at=db_now(session))
         .execution_options(synchronize_session=False)
     )
@@ -208,7 +209,7 @@ def mark_enqueued(session: Session, run_id: str, *, wait_s: float) -> bool:
 def count_queued(session: Session) -> dict[str, int]:
     """Return the number of queued runs per queue name."""
     rows = session.execute(
-        select(Run.queue, func.count()).where(Run.status == "queued").group_by(Run.queue)
+        select(Run.queue, func.count()).where(Run.status == Status.QUEUED).group_by(Run.queue)
     )
     return {queue: int(n) for queue, n in rows}
 
@@ -219,7 +220,7 @@ def find_stale_running(
     """Return (id, attempt, queue) of running runs not heartbeating for `lease_timeout_s`."""
     rows = session.execute(
         select(Run.id, Run.attempt, Run.queue)
-        .where(Run.status == "running", _stale(session, lease_timeout_s))
+        .where(Run.status == Status.RUNNING, _stale(session, lease_timeout_s))
         .limit(limit)
     )
     return [(row.id, row.attempt, row.queue) for row in rows]
@@ -232,7 +233,7 @@ def release_stale(
     *,
     lease_timeout_s: float | None = None,
     max_attempts: int | None = None,
-) -> str | None:
+) -> Status | None:
     """Take a dead attempt's lease back: "queued" to run again, "failed" past max_attempts.
 
     Returns None when the attempt heartbeated or finished meanwhile (nothing to do).
@@ -244,15 +245,16 @@ def release_stale(
     stale = and_(
         Run.id == run_id,
         Run.attempt == attempt,
-        Run.status == "running",
+        Run.status == Status.RUNNING,
         _stale(session, lease_timeout_s),
     )
     if attempt >= max_attempts:
-        return "failed" if _close(session, stale, now, error=WORKER_LOST) else None
+        return Status.FAILED if _close(session, stale, now, error=WORKER_LOST) else None
     stmt = (
         update(Run)
         .where(stale)
-        .values(status="queued", enqueued_at=now, version=Run.version + 1)
+        .values(status=Status.QUEUED, enqueued_at=now, version=Run.version + 1)
         .execution_options(synchronize_session=False)
     )
-    return "queued" if session.execute(stmt).rowcount == 1 else None  # type: ignore[attr-defined]
+    released = session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
+    return Status.QUEUED if released else None

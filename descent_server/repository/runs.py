@@ -7,10 +7,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from descent_server.db.models import Artifact, Epoch, Run, Snapshot, utcnow
+from descent_server.domain import FINAL_STATUSES, LIVE_STATUSES, Status
 from descent_server.repository.pages import keyset, page
-
-FINAL_STATUSES = ("succeeded", "diverged", "failed", "cancelled")
-ACTIVE_STATUSES = ("queued", "running")
 
 
 def get(session: Session, *, run_id: str, owner: str) -> Run | None:
@@ -50,7 +48,7 @@ def in_sweep(session: Session, *, sweep_id: str) -> list[Run]:
 
 def count_active(session: Session, *, owner: str) -> int:
     """Count the owner's queued and running runs."""
-    query = select(func.count()).where(Run.owner == owner, Run.status.in_(ACTIVE_STATUSES))
+    query = select(func.count()).where(Run.owner == owner, Run.status.in_(LIVE_STATUSES))
     return int(session.scalar(query) or 0)
 
 
@@ -63,9 +61,9 @@ def cancel_if_queued(session: Session, *, run_id: str) -> bool:
     """Cancel a run that no worker holds yet, atomically; True if it was still queued."""
     result = session.execute(
         update(Run)
-        .where(Run.id == run_id, Run.status == "queued")
+        .where(Run.id == run_id, Run.status == Status.QUEUED)
         .values(
-            status="cancelled",
+            status=Status.CANCELLED,
             cancel_requested=True,
             finished_at=utcnow(),
             version=Run.version + 1,

@@ -1,4 +1,4 @@
-"""A run's cost, estimated at submission from the engine's own parameter count, and its limits.
+"""A run's cost and its limits; each kind (`services/kinds/`) makes its own estimate.
 
 Units (also in the README):
 - `cost` counts multiply-adds: one per data row × model parameter × epoch (a forward pass;
@@ -14,12 +14,10 @@ estimate, the limit and the hyperparameters to change.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from descent_server.services.errors import InvalidInput
-from descent_server.services.training_data import TrainingData
 from descent_server.settings import get_settings
 
 BATCH_OVERHEAD = 10_000  # a mini-batch step's fixed cost (~10 µs of numpy, more in Keras)
@@ -27,7 +25,6 @@ ROW_BYTES = 250  # an epoch row: keys, four metrics, JSON framing, its index ent
 NUMBER_BYTES = 22  # one parameter or norm stored as a JSON number (measured ~22)
 MODEL_BYTES_PER_PARAM = 16  # weights checkpoint + model file (float32, optimizer state)
 HP = ("body", "hyperparameters")
-REGRESSION = "linear_regression"
 MAJOR = 0.1  # a term at least this share of the estimate is worth naming
 
 
@@ -54,73 +51,16 @@ class Estimate:
         return {"cost": self.cost, "stored_bytes_estimate": self.stored_bytes}
 
 
-def estimate(
-    kind: str, hyperparameters: dict[str, Any], data: TrainingData, analysis: dict[str, Any]
-) -> Estimate:
-    """Return the estimate of a run whose hyperparameters are filled and analysis known."""
-    if kind == REGRESSION:
-        return _regression(hyperparameters, data)
-    return _mlp(hyperparameters, data, analysis)
+def check(estimate: Estimate, size_field: str | None = None) -> None:
+    """Refuse (422) a run whose estimate is above max_run_cost or max_run_stored_bytes.
 
-
-def _regression(hp: dict[str, Any], data: TrainingData) -> Estimate:
-    n_rows, n_features = data.X.shape
-    n_params = n_features + 1  # the engine's weights and bias
-    epochs = int(hp["epochs"])
-    batch = hp.get("batch_size")
-    if batch is not None and batch < n_rows:
-        compute = {
-            "data": float(epochs) * n_rows * n_params,
-            "batches": float(epochs) * math.ceil(n_rows / batch) * BATCH_OVERHEAD,
-        }
-    else:  # one pass over the data, then O(d²) per epoch (the engine's Quadratic)
-        compute = {"data": float(n_rows) * n_params**2 + float(epochs) * n_params**2}
-    stored = {"epochs": (epochs + 1) * epoch_row_bytes(REGRESSION, hp, n_params)}
-    return Estimate(n_params=n_params, compute=compute, stored=stored)
-
-
-def _mlp(hp: dict[str, Any], data: TrainingData, analysis: dict[str, Any]) -> Estimate:
-    n_rows = len(data.X)
-    n_params = int(analysis["n_params"])  # counted by the engine (mlp_analysis)
-    epochs = int(hp["epochs"])
-    train_rows = max(1, n_rows - round(n_rows * float(hp["validation_split"])))
-    snapshots = hp["snapshots"]
-    n_snapshots = 0
-    if "extent" in analysis:  # epoch 0, every `every` epochs and the last one
-        n_snapshots = epochs // int(snapshots["every"]) + 2
-    grid = int(snapshots["resolution"]) ** 2
-    compute = {
-        "data": float(epochs) * n_rows * n_params,
-        "batches": float(epochs) * math.ceil(train_rows / int(hp["batch_size"])) * BATCH_OVERHEAD,
-        "snapshots": float(n_snapshots) * grid * n_params,
-    }
-    row = epoch_row_bytes("mlp_classifier", {**hp, "weights": "stats"}, n_params)
-    full = epoch_row_bytes("mlp_classifier", hp, n_params) - row
-    stored = {
-        "epochs": (epochs + 1) * row,
-        "weights": (epochs + 1) * full,
-        "snapshots": n_snapshots * grid,
-        "model": MODEL_BYTES_PER_PARAM * n_params,
-    }
-    return Estimate(n_params=n_params, compute=compute, stored=stored)
-
-
-def epoch_row_bytes(kind: str, hyperparameters: dict[str, Any], n_params: int) -> int:
-    """Return the estimated stored (and served) bytes of one epoch row of a run."""
-    if kind == REGRESSION:
-        return ROW_BYTES + NUMBER_BYTES * n_params  # params: every weight and the bias
-    layers = len(hyperparameters["hidden_layers"]) + 1
-    full = NUMBER_BYTES * n_params if hyperparameters.get("weights") == "full" else 0
-    return ROW_BYTES + NUMBER_BYTES * 2 * layers + full  # grad and weight norms per layer
-
-
-def check(kind: str, estimate: Estimate) -> None:
-    """Refuse (422) a run whose estimate is above max_run_cost or max_run_stored_bytes."""
+    `size_field` names the hyperparameter that sizes the model, if any (an MLP's layers).
+    """
     settings = get_settings()
     if estimate.cost > settings.max_run_cost:
         names = ["epochs"]
-        if kind != REGRESSION:
-            names.append("hidden_layers")
+        if size_field is not None:
+            names.append(size_field)
         if _major(estimate.compute, "batches"):
             names.append("batch_size")
         if _major(estimate.compute, "snapshots"):
@@ -137,8 +77,8 @@ def check(kind: str, estimate: Estimate) -> None:
             names.append("weights")
         if _major(estimate.stored, "snapshots"):
             names.append("snapshots")
-        if _major(estimate.stored, "model"):
-            names.append("hidden_layers")
+        if _major(estimate.stored, "model") and size_field is not None:
+            names.append(size_field)
         raise _refusal(
             names,
             f"estimated stored history {estimate.stored_bytes:,} bytes is above the limit of "
@@ -161,7 +101,7 @@ _ADVICE = {
 
 
 def _advice(names: list[str]) -> str:
-    return "use " + ", ".join(_ADVICE[name] for name in names)
+    return "use " + ", ".join(_ADVICE.get(name, f"a smaller {name}") for name in names)
 
 
 def _refusal(names: list[str], msg: str) -> InvalidInput:

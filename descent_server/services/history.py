@@ -15,12 +15,10 @@ from descent_server.db.models import Run
 from descent_server.db.session import session_factory
 from descent_server.repository import history as repo
 from descent_server.repository.history import StoredArtifact, finite
-from descent_server.services.errors import Conflict, InvalidInput, NotFound, NotReady
+from descent_server.services import kinds
+from descent_server.services.errors import InvalidInput, NotFound, NotReady
 from descent_server.services.runs import get as get_run
-from descent_server.services.training_data import load_training_data
 from descent_server.settings import get_settings
-
-REGRESSION = "linear_regression"
 
 
 def page_limit(*, limit: int | None) -> int:
@@ -79,11 +77,9 @@ def rows_within_bytes(run: Run, limit: int) -> int:
     A weights: "full" row holds every parameter (~2 MB at 100,000): a page of 10,000 such
     rows would be built in memory as 20 GB. The client pages on with next_since_epoch.
     """
-    from descent_server.services.cost import epoch_row_bytes
-
     analysis = run.analysis or {}
     n_params = analysis.get("n_params") or len(run.features) + 1
-    row_bytes = epoch_row_bytes(run.kind, run.hyperparameters or {}, int(n_params))
+    row_bytes = kinds.get(run.kind).row_bytes(run.hyperparameters or {}, int(n_params))
     return max(1, min(limit, get_settings().history_page_bytes // row_bytes))
 
 
@@ -115,93 +111,31 @@ def snapshot_info(*, session: Session, run_id: str, owner: str) -> dict[str, Any
 
 
 def snapshot(*, session: Session, run_id: str, owner: str, epoch: int) -> dict[str, Any]:
-    """Return one snapshot grid of predicted class indices (x2 rows × x1 columns)."""
+    """Return one snapshot: a classifier's grid of class indices (x2 rows × x1 columns), or
+    a regressor's predictions along x (one row)."""
     run = _snapshot_run(session, run_id, owner)
-    grid = snapshot_grid(session, run, epoch)
-    if grid is None:
-        raise NotFound(f"run {run_id} has no snapshot at epoch {epoch}")
-    return {"epoch": epoch, "grid": grid.tolist()}
-
-
-def snapshot_grid(session: Session, run: Run, epoch: int) -> np.ndarray | None:
-    """Return the snapshot of `epoch` as a (resolution, resolution) uint8 array, or None."""
     raw = repo.get_snapshot(session, run.id, epoch)
     if raw is None:
-        return None
-    resolution = int((run.analysis or {})["resolution"])
-    return np.frombuffer(raw, dtype=np.uint8).reshape(resolution, resolution)
+        raise NotFound(f"run {run_id} has no snapshot at epoch {epoch}")
+    grid = kinds.get(run.kind).snapshot(run, raw)
+    if grid.dtype.kind in "iu":
+        return {"epoch": epoch, "grid": grid.tolist()}
+    return {"epoch": epoch, "grid": [[finite(float(v)) for v in grid.reshape(-1).tolist()]]}
 
 
 def loss_surface(*, session: Session, run_id: str, owner: str) -> dict[str, Any]:
     """Return the loss over the run's (a, b) grid with both optima (one-feature regression)."""
+    from descent_server.services.kinds.linear_regression import surface_of
+
     run = get_run(session=session, run_id=run_id, owner=owner)
-    return surface_of(session, run).to_dict()
-
-
-def surface_of(session: Session, run: Run) -> Any:
-    """Compute the run's loss surface (404 unless it is a one-feature regression)."""
-    from descent_server.ml.surface import surface_from_spec
-
-    if run.kind != REGRESSION or len(run.features) != 1:
-        raise NotFound("a loss surface exists for one-feature regressions only")
-    data = load_training_data(session=session, run=run)
-    try:
-        return surface_from_spec(data.X[:, 0], data.y, run.hyperparameters.get("loss_surface"))
-    except ValueError as exc:  # InvalidData too: axes or data past float64 (older runs)
-        raise Conflict(f"run {run.id} has no loss surface: {exc}") from None
-
-
-def latest_params(session: Session, run: Run) -> dict[str, Any] | None:
-    """Return the regression's final params, else those of its latest stored epoch, else None."""
-    if run.result and run.result.get("params"):
-        return dict(run.result["params"])
-    last = repo.last_epoch(session, run.id)
-    return dict(last["params"]) if last and last.get("params") else None
+    return surface_of(session, run).to_dict()  # type: ignore[no-any-return]
 
 
 def predict(*, session: Session, run_id: str, owner: str, inputs: Sequence[Any]) -> dict[str, Any]:
     """Predict with the final (or latest) parameters; 409 before the run has any."""
     run = get_run(session=session, run_id=run_id, owner=owner)
     X = _inputs(inputs, len(run.features))
-    if run.kind == REGRESSION:
-        from descent_server.ml.regression import predict_regression
-
-        params = latest_params(session, run)
-        if params is None:
-            raise NotReady(f"run {run_id} has no parameters yet")
-        _check_predict_size(len(X), len(run.features) + 1)
-        # rows × features in float64: cheap, and exact to the course's numbers.
-        return {"predictions": [finite(v) for v in predict_regression(params, X).tolist()]}
-    from descent_server.ml.mlp_model import MLPModel
-    from descent_server.ml.mlp_predict import predict_proba_batched
-
-    weights = repo.get_artifact(session, run_id, "weights")
-    if weights is None:
-        raise NotReady(f"run {run_id} has no trained weights yet")
-    model = MLPModel.from_bytes(weights.content)
-    _check_predict_size(len(X), model.n_params)
-    probabilities = predict_proba_batched(model, X, get_settings().predict_batch_rows)
-    classes = (run.analysis or {}).get("classes") or model.classes
-    return {
-        "predictions": [classes[i] for i in np.argmax(probabilities, axis=1).tolist()],
-        "probabilities": [[finite(p) for p in row] for row in probabilities.tolist()],
-        "classes": classes,
-    }
-
-
-def _check_predict_size(rows: int, n_params: int) -> None:
-    """Refuse (422 on `inputs`) more rows, or rows × model parameters, than the settings allow."""
-    settings = get_settings()
-    loc = ["body", "inputs"]
-    if rows > settings.max_predict_rows:
-        raise InvalidInput.at(loc, f"{rows} rows; at most {settings.max_predict_rows} per request")
-    if rows * n_params > settings.max_predict_cells:
-        most = max(1, settings.max_predict_cells // n_params)
-        raise InvalidInput.at(
-            loc,
-            f"{rows} rows × {n_params} model parameters = {rows * n_params:,} is above the "
-            f"limit of {settings.max_predict_cells:,}: send at most {most} rows per request",
-        )
+    return kinds.get(run.kind).predict(session, run, X)
 
 
 def model(*, session: Session, run_id: str, owner: str) -> tuple[StoredArtifact, str]:
@@ -210,16 +144,17 @@ def model(*, session: Session, run_id: str, owner: str) -> tuple[StoredArtifact,
     artifact = repo.get_artifact(session, run_id, "model")
     if artifact is None:
         raise NotReady(f"run {run_id} has no model yet (status {run.status})")
-    suffix = ".json" if run.kind == REGRESSION else ".keras"
-    return artifact, f"descent-{run_id}{suffix}"
+    return artifact, f"descent-{run_id}{kinds.get(run.kind).model_suffix}"
 
 
 def _snapshot_run(session: Session, run_id: str, owner: str) -> Run:
-    """Return the run if it records boundary snapshots (an MLP on two features), else 404."""
+    """Return the run if it records snapshots (an MLP with the right features), else 404."""
     run = get_run(session=session, run_id=run_id, owner=owner)
     analysis = run.analysis or {}
-    if run.kind == REGRESSION or "extent" not in analysis or "resolution" not in analysis:
-        raise NotFound("boundary snapshots exist for two-feature MLP runs only")
+    if "extent" not in analysis or "resolution" not in analysis:
+        raise NotFound(
+            "snapshots exist for two-feature mlp_classifier and one-feature mlp_regressor runs"
+        )
     return run
 
 

@@ -7,16 +7,13 @@ from descent_server.services.errors import InvalidInput
 
 def route_queue(
     *,
-    kind: str,
     device: str,
     n_rows: int,
     epochs: int,
     gpu_workers: bool,
     gpu_min_samples: int,
 ) -> str:
-    """Return "cpu" or "gpu": regressions are numpy (cpu); MLPs go to gpu when asked or worth it."""
-    if kind == "linear_regression":
-        return "cpu"
+    """Return "cpu" or "gpu" for a kind that can use a GPU: when asked, or when it pays."""
     if device == "cpu":
         return "cpu"
     if device == "gpu":

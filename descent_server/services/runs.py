@@ -7,44 +7,36 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from descent_server.db.models import Run
+from descent_server.domain import FINAL_STATUSES, Status
 from descent_server.repository import quotas as quotas_repo
 from descent_server.repository import runs as repo
 from descent_server.repository.pages import BadCursor
-from descent_server.services import analysis as run_analysis
-from descent_server.services import cost, idempotency, quotas
-from descent_server.services import hyperparameters as hp_models
-from descent_server.services.datasets import load_columns
-from descent_server.services.errors import (
-    Conflict,
-    InvalidInput,
-    NotFound,
-    RateLimited,
-)
-from descent_server.services.routing import route_queue
-from descent_server.services.training_data import TrainingData, training_data
+from descent_server.services import cost, idempotency, kinds, quotas
+from descent_server.services.errors import Conflict, InvalidInput, NotFound, RateLimited
+from descent_server.services.kinds.base import RunSpec
+from descent_server.services.training_data import TrainingData
 from descent_server.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-FINAL_STATUSES = frozenset(repo.FINAL_STATUSES)
 Enqueue = Callable[[str, str], None]
 
 
-def request_hash(request: dict[str, Any]) -> str:
+def request_hash(request: RunSpec) -> str:
     """Return a stable hash of a parsed run request (for Idempotency-Key replays)."""
-    return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+    body = request.model_dump(mode="json")
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def submit(
     *,
     session: Session,
     owner: str,
-    request: dict[str, Any],
+    request: RunSpec,
     idempotency_key: str | None,
     enqueue: Enqueue,
 ) -> tuple[Run, bool]:
@@ -75,45 +67,36 @@ def prepare(
     *,
     session: Session,
     owner: str,
-    request: dict[str, Any],
+    request: RunSpec,
     sweep_id: str | None = None,
     data: TrainingData | None = None,
 ) -> Run:
-    """Validate a run request against its dataset and limits; return the unsaved Run."""
-    kind = request["kind"]
+    """Check a typed run request against its dataset and limits; return the unsaved Run."""
+    adapter = kinds.get(request.kind)  # type: ignore[attr-defined]
     if data is None:
-        data = request_data(session=session, owner=owner, request=request)
-    hp = hp_models.parse(kind, request.get("hyperparameters") or {})
-    filled = run_analysis.fill_and_check(kind, hp, data)
-    analysis = run_analysis.analyze(kind, filled, data)
-    estimate = cost.estimate(kind, filled, data, analysis)
-    cost.check(kind, estimate)  # before any row exists: a refused run costs nothing
-    settings = get_settings()
-    queue = route_queue(
-        kind=kind,
-        device=request.get("device", "auto"),
-        n_rows=len(data.X),
-        epochs=filled["epochs"],
-        gpu_workers=settings.gpu_workers,
-        gpu_min_samples=settings.gpu_min_samples,
-    )
+        data = kinds.request_data(session=session, owner=owner, request=request)
+    prepared = adapter.prepare(request.hyperparameters, data)  # type: ignore[attr-defined]
+    # Before any row exists: a refused run costs nothing.
+    cost.check(prepared.estimate, adapter.size_field)
+    epochs = int(prepared.hyperparameters["epochs"])
+    queue = adapter.route(device=request.device, n_rows=len(data.X), epochs=epochs)
     return Run(
         id=str(uuid.uuid4()),
         owner=owner,
-        name=request.get("name"),
-        kind=kind,
-        status="queued",
-        dataset_id=request["dataset_id"],
-        features=list(request["features"]),
-        target=request["target"],
-        hyperparameters=filled,
-        device_request=request.get("device", "auto"),
+        name=request.name,
+        kind=adapter.kind,
+        status=Status.QUEUED,
+        dataset_id=request.dataset_id,
+        features=list(request.features),
+        target=request.target,
+        hyperparameters=prepared.hyperparameters,
+        device_request=request.device,
         queue=queue,
-        epochs=filled["epochs"],
+        epochs=epochs,
         progress_epoch=-1,
         metrics={},
-        analysis={**analysis, **estimate.to_analysis()},
-        stored_bytes=estimate.stored_bytes,
+        analysis={**prepared.analysis, **prepared.estimate.to_analysis()},
+        stored_bytes=prepared.estimate.stored_bytes,
         sweep_id=sweep_id,
         attempt=0,
         version=1,
@@ -121,11 +104,11 @@ def prepare(
 
 
 def dispatch(run: Run, enqueue: Enqueue) -> None:
-    """Enqueue a committed run; if the broker fails the run stays queued for the sweeper."""
+    """Enqueue a committed run; if the broker fails the run stays queued for lease recovery."""
     try:
         enqueue(run.id, run.queue)
-    except Exception:  # noqa: BLE001 - any broker failure; the sweeper re-enqueues queued runs
-        log.warning("enqueue of run %s failed; the sweeper will retry", run.id, exc_info=True)
+    except Exception:  # noqa: BLE001 - any broker failure; lease recovery re-enqueues queued runs
+        log.warning("enqueue of run %s failed; lease recovery will retry", run.id, exc_info=True)
 
 
 def get(*, session: Session, run_id: str, owner: str) -> Run:
@@ -178,17 +161,6 @@ def stop(session: Session, run_id: str) -> None:
     """Cancel a queued run now or ask its worker to stop (no commit)."""
     if not repo.cancel_if_queued(session, run_id=run_id):
         repo.request_cancel(session, run_id=run_id)
-
-
-def request_data(*, session: Session, owner: str, request: dict[str, Any]) -> TrainingData:
-    """Load the request's dataset and build its arrays (422 naming dataset_id if missing)."""
-    try:
-        columns = load_columns(session=session, dataset_id=request["dataset_id"], owner=owner)
-    except NotFound:
-        raise InvalidInput.at(["body", "dataset_id"], "dataset not found") from None
-    return training_data(
-        columns, kind=request["kind"], features=request["features"], target=request["target"]
-    )
 
 
 def check_capacity(*, session: Session, owner: str, n: int, stored_bytes: int = 0) -> None:

@@ -12,16 +12,19 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from descent_server.db.models import Run, Sweep
+from descent_server.domain import FINAL_STATUSES, Kind, Status
 from descent_server.repository import history as history_repo
 from descent_server.repository import runs as runs_repo
 from descent_server.repository import sweeps as repo
-from descent_server.services import render_pool
+from descent_server.services import kinds, render_pool
 from descent_server.services import runs as run_service
 from descent_server.services.errors import Conflict, InvalidInput, NotFound
-from descent_server.services.plots import Picture, PlotOptions, cached_picture, check_size, read
+from descent_server.services.kinds import load_training_data
+from descent_server.services.kinds.base import RunSpec
+from descent_server.services.plot_data import PlotOptions
+from descent_server.services.plots import Picture, cached_picture, check_size, read
 from descent_server.services.render_pool import Job
-from descent_server.services.runs import FINAL_STATUSES, Enqueue
-from descent_server.services.training_data import load_training_data
+from descent_server.services.runs import Enqueue
 from descent_server.settings import get_settings
 
 CURVE_POINTS = 2000
@@ -46,23 +49,25 @@ def create(
     *,
     session: Session,
     owner: str,
-    request: dict[str, Any],
+    request: RunSpec,
     grid: dict[str, list[Any]],
     name: str | None,
     enqueue: Enqueue,
 ) -> tuple[Sweep, list[Run]]:
     """Validate every combination, store the sweep and its runs, then enqueue them."""
     combos = combinations(grid)
-    data = run_service.request_data(session=session, owner=owner, request=request)
-    sweep = Sweep(id=str(uuid.uuid4()), owner=owner, name=name, request=request, grid=grid)
+    data = kinds.request_data(session=session, owner=owner, request=request)
+    base = request.model_dump(mode="json", exclude_unset=True)  # what the client said
+    sweep = Sweep(id=str(uuid.uuid4()), owner=owner, name=name, request=base, grid=grid)
     repo.add(session, sweep)
     runs = []
     for combo in combos:
         label = ", ".join(f"{k}={_short(v)}" for k, v in combo.items())
-        hp = _with_values(request.get("hyperparameters") or {}, combo)
-        run_name = f"{request['name']}: {label}" if request.get("name") else label
-        run_request = {**request, "hyperparameters": hp, "name": run_name[:200]}
+        hp = _with_values(base.get("hyperparameters") or {}, combo)
+        run_name = f"{base['name']}: {label}" if base.get("name") else label
+        raw = {**base, "kind": request.kind, "hyperparameters": hp, "name": run_name[:200]}  # type: ignore[attr-defined]
         try:
+            run_request = kinds.parse_request(raw, ["body"])
             run = run_service.prepare(
                 session=session, owner=owner, request=run_request, sweep_id=sweep.id, data=data
             )
@@ -93,10 +98,11 @@ def get(*, session: Session, sweep_id: str, owner: str) -> tuple[Sweep, list[Run
 def status(sweep: Sweep, runs: list[Run]) -> str:
     """Return running until every run is final, then cancelled, succeeded or failed."""
     if any(run.status not in FINAL_STATUSES for run in runs):
-        return "running"
+        return Status.RUNNING
     if sweep.cancel_requested:
-        return "cancelled"
-    return "succeeded" if any(run.status == "succeeded" for run in runs) else "failed"
+        return Status.CANCELLED
+    succeeded = any(run.status == Status.SUCCEEDED for run in runs)
+    return Status.SUCCEEDED if succeeded else Status.FAILED
 
 
 def best_run_id(runs: list[Run]) -> str | None:
@@ -162,7 +168,7 @@ def _loss_png(session: Session, runs: list[Run], options: PlotOptions) -> Job:
         rows = history_repo.downsample(session, run.id, CURVE_POINTS)
         loss = [np.nan if r["loss"] is None else r["loss"] for r in rows]
         curves.append((run.name or run.id, [r["epoch"] for r in rows], loss,
-                       run.status == "diverged"))  # fmt: skip
+                       run.status == Status.DIVERGED))  # fmt: skip
     return Job.of(
         "sweep_loss_plot", curves, log=True if options.log is None else options.log,
         width=options.width, height=options.height, dpi=options.dpi,
@@ -171,9 +177,10 @@ def _loss_png(session: Session, runs: list[Run], options: PlotOptions) -> Job:
 
 def _contour_png(session: Session, runs: list[Run], options: PlotOptions) -> Job:
     from descent_server.ml.surface import surface_from_spec
+    from descent_server.services.kinds.linear_regression import descent_path
 
     first = runs[0]
-    if first.kind != "linear_regression" or len(first.features) != 1:
+    if first.kind != Kind.LINEAR_REGRESSION or len(first.features) != 1:
         raise NotFound("a sweep contour exists for one-feature regression sweeps only")
     data = load_training_data(session=session, run=first)
     starts = [(r.hyperparameters["init"]["a"], r.hyperparameters["init"]["b"]) for r in runs]
@@ -183,9 +190,7 @@ def _contour_png(session: Session, runs: list[Run], options: PlotOptions) -> Job
         raise Conflict(f"this sweep has no loss surface: {exc}") from None
     paths = []
     for run in runs:
-        rows = history_repo.downsample(session, run.id, CURVE_POINTS)
-        a = [np.nan if r["params"].get("a") is None else r["params"]["a"] for r in rows]
-        b = [np.nan if r["params"].get("b") is None else r["params"]["b"] for r in rows]
+        a, b = descent_path(session, run, CURVE_POINTS)
         if a:
             paths.append((run.name or run.id, a, b))
     return Job.of(
@@ -220,7 +225,7 @@ def _relocate(detail: Any, label: str) -> list[dict[str, Any]]:
 
 def _score(run: Run) -> float | None:
     """Final validation loss (MLP) or loss (regression) of a succeeded run; None otherwise."""
-    if run.status != "succeeded" or not run.result:
+    if run.status != Status.SUCCEEDED or not run.result:
         return None
     value = run.result.get("final_val_loss")
     if value is None:

@@ -8,16 +8,12 @@ database outage shorter than the lease timeout loses no epoch.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import tempfile
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
@@ -25,25 +21,23 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_expone
 
 from descent_server.db.models import Run
 from descent_server.db.session import session_scope
+from descent_server.domain import Status
 from descent_server.ml.types import EpochRecord, InvalidData, divergence_message
 from descent_server.repository import history, leases
 from descent_server.services.errors import DomainError
+from descent_server.services.kinds.mlp import STATE
 from descent_server.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 CANCEL_POLL_S = 0.2
 WEIGHTS_EVERY_S = 2.0  # the MLP "weights" checkpoint is rewritten at most this often
-# Beside "weights" (what predict serves) and of the same epoch: the optimizer's variables and
-# the seed, without which a resumed Adam, RMSprop or momentum run would not be exact.
-STATE = "training_state"
 DB_RETRY_S = 120.0  # longer than a database restart; shorter than giving the run up
-REGRESSION, MLP = "linear_regression", "mlp_classifier"
 NPZ = "application/x-npz"
 
 
 class LeaseLost(Exception):
-    """This attempt no longer holds the run (the sweeper or another worker took it)."""
+    """This attempt no longer holds the run (lease recovery or another worker took it)."""
 
 
 def _transient(exc: BaseException) -> bool:
@@ -191,15 +185,20 @@ def run_training(*, session_factory: Callable[[], Session], run_id: str) -> str 
         with LeaseWatch(db, run_id, attempt, settings) as watch:
             status, result, error = _train(db, run_id, attempt, settings, watch)
     except (InvalidData, DomainError) as exc:
-        status, result, error = "failed", None, {"code": "invalid_data", "message": _message(exc)}
+        status, result = Status.FAILED, None
+        error = {"code": "invalid_data", "message": _message(exc)}
     except LeaseLost:
         status, result, error = "", None, None
     except SoftTimeLimitExceeded:
-        status, result, error = "failed", None, time_limit_error(settings.task_soft_time_limit_s)
+        status, result, error = (
+            Status.FAILED,
+            None,
+            time_limit_error(settings.task_soft_time_limit_s),
+        )
     except Exception:
         # The traceback goes to the worker log, never into the run row.
         log.exception("run %s attempt %d failed", run_id, attempt)
-        status, result = "failed", None
+        status, result = Status.FAILED, None
         error = {"code": "internal", "message": "training failed with an internal error"}
     if not status or not db.call(leases.finish, run_id, attempt, status, result, error):
         log.info("run %s attempt %d lost its lease; not finishing it", run_id, attempt)
@@ -228,7 +227,7 @@ def _message(exc: Exception) -> str:
 
 
 def _load(session: Session, run_id: str) -> tuple[dict[str, Any], Any]:
-    from descent_server.services.training_data import load_training_data
+    from descent_server.services.kinds import load_training_data
 
     run = session.get(Run, run_id)
     if run is None:
@@ -243,132 +242,45 @@ def _load(session: Session, run_id: str) -> tuple[dict[str, Any], Any]:
 def _train(
     db: Database, run_id: str, attempt: int, settings: Settings, watch: LeaseWatch
 ) -> tuple[str, dict[str, Any] | None, dict[str, Any] | None]:
-    run, data = db.call(_load, run_id)
-    if run["analysis"] is None:
-        from descent_server.services.analysis import analyze
+    from descent_server.services import kinds
+    from descent_server.services.kinds.base import TrainingJob
 
-        analysis = analyze(run["kind"], run["hyperparameters"], data)
+    run, data = db.call(_load, run_id)
+    adapter = kinds.get(run["kind"])
+    if run["analysis"] is None:
+        analysis = adapter.analyze(run["hyperparameters"], data)
         _fenced(db.call(leases.set_analysis, run_id, attempt, analysis))
     writer = HistoryWriter(db, run_id, attempt, settings)
 
     def should_stop() -> bool:
         return watch.should_stop() or writer.lost.is_set()
 
-    train = _train_regression if run["kind"] == REGRESSION else _train_mlp
+    job = TrainingJob(
+        run_id=run_id, attempt=attempt, features=run["features"], target=run["target"],
+        hyperparameters=run["hyperparameters"], data=data,
+        on_epoch=writer.on_epoch, on_model=writer.on_model, should_stop=should_stop,
+        set_device=lambda device, backend: _fenced(
+            db.call(leases.set_device, run_id, attempt, device, backend)),
+        last_epoch=lambda: db.call(history.last_epoch, run_id),
+        get_artifact=lambda name: db.call(history.get_artifact, run_id, name),
+        truncate=lambda after: _fenced(db.call(history.truncate_history, run_id, attempt, after)),
+    )  # fmt: skip
     try:
-        status, result, artifact = train(db, run_id, attempt, run, data, writer, should_stop)
+        trained = adapter.train(job)
     except SoftTimeLimitExceeded:
         writer.flush(final=True)  # the epochs trained before the limit stay servable
         raise
     writer.flush(final=True)
     if watch.lost.is_set() or writer.lost.is_set():
         raise LeaseLost(run_id)
-    if artifact is not None:
-        _fenced(db.call(history.put_artifact, run_id, "model", *artifact, attempt=attempt))
+    if trained.model is not None:
+        _fenced(db.call(history.put_artifact, run_id, "model", *trained.model, attempt=attempt))
     error = None
-    if status == "diverged":
-        error = {"code": "diverged", "message": divergence_message(result["epochs_run"])}
-    return status, result, error
+    if trained.status == Status.DIVERGED:
+        error = {"code": "diverged", "message": divergence_message(trained.result["epochs_run"])}
+    return trained.status, trained.result, error
 
 
 def _fenced(ok: bool) -> None:
     if not ok:
         raise LeaseLost()
-
-
-Trained = tuple[str, dict[str, Any], tuple[bytes, str] | None]
-
-
-def _train_regression(
-    db: Database,
-    run_id: str,
-    attempt: int,
-    run: dict[str, Any],
-    data: Any,
-    writer: HistoryWriter,
-    should_stop: Callable[[], bool],
-) -> Trained:
-    from descent_server.ml import regression
-    from descent_server.ml.linear import least_squares
-
-    _fenced(db.call(leases.set_device, run_id, attempt, "cpu", "numpy"))
-    config = regression.config_from_hyperparameters(run["hyperparameters"])
-    last = db.call(history.last_epoch, run_id) if attempt > 1 else None
-    if last is not None and last["epoch"] >= 1 and last["params"]:
-        # Resume: the engine continues from the stored parameters of the last stored epoch.
-        config = config.resumed(min(last["epoch"], config.epochs), last["params"])
-        log.info("run %s resumes at epoch %d", run_id, config.start_epoch)
-    trained = regression.train_regression(
-        data.X, data.y, config, on_epoch=writer.on_epoch, should_stop=should_stop
-    )
-    result = {
-        "params": trained.params,
-        "final_loss": history.finite(trained.final_loss),
-        "epochs_run": trained.epochs_run,
-        "least_squares": least_squares(data.X, data.y),
-    }
-    model = {
-        "kind": REGRESSION, "features": run["features"], "target": run["target"],
-        "params": trained.params,
-    }  # fmt: skip
-    content = orjson.dumps(model, option=orjson.OPT_SERIALIZE_NUMPY)
-    return trained.status, result, (content, "application/json")
-
-
-def _train_mlp(
-    db: Database,
-    run_id: str,
-    attempt: int,
-    run: dict[str, Any],
-    data: Any,
-    writer: HistoryWriter,
-    should_stop: Callable[[], bool],
-) -> Trained:
-    from descent_server.ml import mlp
-    from descent_server.ml.keras_backend import device_info
-
-    _fenced(db.call(leases.set_device, run_id, attempt, *device_info()))
-    config = mlp.config_from_hyperparameters(run["hyperparameters"])
-    initial, start = None, 0
-    if attempt > 1:
-        stored = db.call(history.get_artifact, run_id, "weights")
-        if stored is not None and stored.epoch is not None and 1 <= stored.epoch <= config.epochs:
-            # Resume from the checkpoint, dropping epochs recorded after it; else start over.
-            initial, start = mlp.MLPModel.from_bytes(stored.content), stored.epoch
-            initial = _with_state(db, run_id, initial, start)
-        _fenced(db.call(history.truncate_history, run_id, attempt, start if initial else -1))
-        how = "exactly" if initial and initial.state else "from the weights alone"
-        log.info("run %s %s", run_id, f"resumes at epoch {start} {how}" if initial else "restarts")
-    trained = mlp.train_mlp(
-        data.X, data.y, data.classes, config,
-        on_epoch=writer.on_epoch, should_stop=should_stop, on_model=writer.on_model,
-        initial_model=initial, start_epoch=start,
-        cancel_check_s=get_settings().cancel_check_s,
-    )  # fmt: skip
-    writer.on_model(trained.epochs_run, trained.model)
-    result = {
-        "final_loss": trained.metrics.get("loss"),
-        "final_val_loss": trained.metrics.get("val_loss"),
-        "accuracy": trained.metrics.get("accuracy"),
-        "val_accuracy": trained.metrics.get("val_accuracy"),
-        "classes": list(data.classes),
-        "epochs_run": trained.epochs_run,
-    }
-    return trained.status, result, (_keras_file(trained.keras_model), "application/octet-stream")
-
-
-def _with_state(db: Database, run_id: str, model: Any, epoch: int) -> Any:
-    """Return the checkpoint's model with its training state, if one of its epoch is stored."""
-    from descent_server.ml.mlp_model import TrainingState
-
-    stored = db.call(history.get_artifact, run_id, STATE)
-    if stored is None or stored.epoch != epoch:  # none yet, or older than the final weights
-        return model
-    return dataclasses.replace(model, state=TrainingState.from_bytes(stored.content))
-
-
-def _keras_file(keras_model: Any) -> bytes:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "model.keras"
-        keras_model.save(path)
-        return path.read_bytes()

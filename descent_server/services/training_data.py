@@ -1,4 +1,7 @@
-"""Turn stored columns into the arrays an engine trains on, checking features and target."""
+"""Turn stored columns into the arrays an engine trains on, checking features and target.
+
+Which target a kind needs (numbers or classes) is the kind's choice: `services/kinds/`.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy.orm import Session
 
-from descent_server.db.models import Run
-from descent_server.services.datasets import load_columns
 from descent_server.services.errors import InvalidInput
 
-REGRESSION = "linear_regression"
-MLP = "mlp_classifier"
 MAX_CLASSES = 256  # snapshot grids store class indices as uint8
 
 
@@ -27,10 +25,10 @@ class TrainingData:
     classes: list[Any] = field(default_factory=list)
 
 
-def training_data(
-    columns: Mapping[str, np.ndarray], *, kind: str, features: Sequence[str], target: str
-) -> TrainingData:
-    """Build X and y; raise InvalidInput naming `features[i]` or `target` when they don't fit."""
+def feature_matrix(
+    columns: Mapping[str, np.ndarray], features: Sequence[str], target: str
+) -> np.ndarray:
+    """Return X (n, d) float64; raise InvalidInput naming `features[i]` or `target`."""
     if len(set(features)) != len(features):
         raise InvalidInput.at(["body", "features"], "features must be distinct")
     for index, name in enumerate(features):
@@ -42,24 +40,24 @@ def training_data(
         raise InvalidInput.at(["body", "target"], f"no column {target!r} in the dataset")
     if target in features:
         raise InvalidInput.at(["body", "target"], "the target cannot also be a feature")
-    X = np.column_stack([columns[name].astype(np.float64) for name in features])
-    values = columns[target]
-    if kind == REGRESSION:
-        if values.dtype.kind not in "fiu":
-            raise InvalidInput.at(["body", "target"], f"column {target!r} is not numeric")
-        return TrainingData(X, values.astype(np.float64))
+    return np.column_stack([columns[name].astype(np.float64) for name in features])
+
+
+def numeric_target(values: np.ndarray, name: str) -> np.ndarray:
+    """Return a numeric target column as float64 (InvalidInput naming `target` otherwise)."""
+    if values.dtype.kind not in "fiu":
+        raise InvalidInput.at(["body", "target"], f"column {name!r} is not numeric")
+    return values.astype(np.float64)
+
+
+def class_target(values: np.ndarray, name: str) -> tuple[np.ndarray, list[Any]]:
+    """Return (class index per row, class names in order) of a label column."""
     unique, y = np.unique(values, return_inverse=True)
     if unique.size < 2:
-        raise InvalidInput.at(["body", "target"], f"column {target!r} holds a single class")
+        raise InvalidInput.at(["body", "target"], f"column {name!r} holds a single class")
     if unique.size > MAX_CLASSES:
-        raise InvalidInput.at(["body", "target"], f"{target!r} has over {MAX_CLASSES} classes")
-    return TrainingData(X, y.astype(np.int64), [_class_name(v) for v in unique.tolist()])
-
-
-def load_training_data(*, session: Session, run: Run) -> TrainingData:
-    """Load the run's dataset (stored or builtin) and build its training arrays."""
-    columns = load_columns(session=session, dataset_id=run.dataset_id, owner=run.owner)
-    return training_data(columns, kind=run.kind, features=run.features, target=run.target)
+        raise InvalidInput.at(["body", "target"], f"{name!r} has over {MAX_CLASSES} classes")
+    return y.astype(np.int64), [_class_name(v) for v in unique.tolist()]
 
 
 def _class_name(value: Any) -> Any:

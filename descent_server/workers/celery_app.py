@@ -1,10 +1,11 @@
-"""The Celery app: broker from settings, late acks, prefetch 1, queues cpu and gpu.
+"""The worker's Celery app and its process lifecycle: backend, warm-up, lease recovery.
 
-`celery -A descent_server.workers.celery_app worker -Q cpu` runs a worker. Importing this
-module never imports Keras or TensorFlow: the pool children are forked first, and each child
-sets itself up in `worker_process_init` (fresh database engine, Keras warmed up off the main
-thread). KERAS_BACKEND is exported from settings in the worker only (`worker_init`, before the
-fork), never in an API process that merely imports this module to enqueue.
+`celery -A descent_server.workers.celery_app worker -Q cpu` runs a worker; the app itself is
+built in config.py. Importing this module never imports Keras or TensorFlow: the pool
+children are forked first, and each child sets itself up in `worker_process_init` (fresh
+database engine, Keras warmed up off the main thread). KERAS_BACKEND is exported from settings
+in the worker only (`worker_init`, before the fork), never in a process that merely imports
+this module.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from celery import Celery
 from celery.signals import (
     task_postrun,
     task_prerun,
@@ -26,78 +26,12 @@ from celery.signals import (
     worker_ready,
     worker_shutdown,
 )
-from kombu import Queue
 
 from descent_server.settings import Settings, get_settings
-from descent_server.workers import file_broker
-
-QUEUES = ("cpu", "gpu")
-TRAIN_TASK = "descent_server.workers.tasks.train_run"
-SWEEP_TASK = "descent_server.workers.tasks.sweep_stale"
-# Longer than the longest allowed run: an unacked message is redelivered only after this.
-# A redelivery is harmless anyway: claiming a run someone holds is a no-op.
-VISIBILITY_TIMEOUT_S = 7 * 24 * 3600
-FILE_BROKER_POLL_S = 0.05  # the file broker polls its folder; Redis pushes
+from descent_server.workers import recovery
+from descent_server.workers.config import make_app
 
 log = logging.getLogger(__name__)
-
-
-def broker_options(settings: Settings) -> tuple[str, str | None, dict[str, Any]]:
-    """Return the broker URL, transport class and options (both sides must use the same)."""
-    url = settings.resolved_broker_url()
-    if not url.startswith("filesystem"):
-        return url, None, {"visibility_timeout": VISIBILITY_TIMEOUT_S}
-    root = (settings.data_dir / "broker").resolve()
-    folders = {name: root / name for name in ("queue", "processed", "control")}
-    for folder in folders.values():
-        folder.mkdir(parents=True, exist_ok=True)
-    # kombu's own file transport, but a message appears in the folder only when complete.
-    return (
-        url,
-        file_broker.TRANSPORT,
-        {
-            # Producers write where consumers read: one folder for both directions.
-            "data_folder_in": str(folders["queue"]),
-            "data_folder_out": str(folders["queue"]),
-            # Processed messages are moved (an atomic rename on one file system, so two
-            # consumers never get the same message); the sweeper prunes this folder.
-            "store_processed": True,
-            "processed_folder": str(folders["processed"]),
-            "control_folder": str(folders["control"]),
-            "polling_interval": FILE_BROKER_POLL_S,
-        },
-    )
-
-
-def make_app(settings: Settings | None = None) -> Celery:
-    """Build a Celery app for `settings` (default: the process settings)."""
-    settings = settings or get_settings()
-    url, transport, options = broker_options(settings)
-    app = Celery("descent", broker=url, include=["descent_server.workers.tasks"])
-    app.conf.update(
-        broker_transport=transport,
-        broker_transport_options=options,
-        broker_connection_retry_on_startup=True,
-        task_queues=[Queue(name) for name in QUEUES],
-        task_default_queue="cpu",
-        task_acks_late=True,  # a message is acknowledged after the run, not before
-        task_reject_on_worker_lost=True,  # a killed child puts its message back
-        worker_prefetch_multiplier=1,  # a busy process holds no second run hostage
-        worker_max_tasks_per_child=settings.worker_max_tasks_per_child,
-        task_ignore_result=True,  # results live in the run row
-        task_serializer="json",
-        accept_content=["json"],
-        worker_hijack_root_logger=False,
-        # Training's time limits: past the soft one the run fails as "time_limit" (history
-        # kept); past the hard one the pool child is killed and tasks.TrainTask fails the run.
-        task_annotations={
-            TRAIN_TASK: {
-                "soft_time_limit": settings.task_soft_time_limit_s,
-                "time_limit": settings.task_time_limit_s,
-            }
-        },
-    )
-    return app
 
 
 def use_keras_backend() -> None:
@@ -190,15 +124,11 @@ def _warm_keras_when_idle() -> None:
 
 
 @worker_ready.connect
-def _start_sweeper(**_: Any) -> None:
-    """Run the sweeper loop in the worker's main process (every worker; sweeps are CAS)."""
-    from descent_server.workers.sweeper import start_background
-
-    start_background()
+def _start_recovery(**_: Any) -> None:
+    """Run lease recovery in the worker's main process (every worker; each change is a CAS)."""
+    recovery.start_background()
 
 
 @worker_shutdown.connect
-def _stop_sweeper(**_: Any) -> None:
-    from descent_server.workers.sweeper import stop_background
-
-    stop_background()
+def _stop_recovery(**_: Any) -> None:
+    recovery.stop_background()

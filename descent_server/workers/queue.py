@@ -8,14 +8,14 @@ from functools import lru_cache
 from celery import Celery
 
 from descent_server.settings import get_settings
+from descent_server.workers.config import QUEUES, TRAIN_TASK, make_app
 
 _lock = threading.Lock()
+BROKER_TIMEOUT_S = 2.0  # a readiness probe waits no longer for the broker
 
 
 @lru_cache(maxsize=4)
 def _producer(broker_url: str, data_dir: str) -> Celery:
-    from descent_server.workers.celery_app import make_app
-
     return make_app(get_settings())
 
 
@@ -32,8 +32,6 @@ def reset_producer() -> None:
 
 def enqueue_run(run_id: str, queue: str = "cpu") -> None:
     """Send the training task for `run_id` to `queue` ("cpu" or "gpu")."""
-    from descent_server.workers.celery_app import QUEUES, TRAIN_TASK
-
     if queue not in QUEUES:
         raise ValueError(f"unknown queue: {queue}")
     # Publishing shares one broker connection pool; kombu's pool is not fork/thread-proof
@@ -49,3 +47,9 @@ def queue_depth(queue: str) -> int | None:
             return int(conn.default_channel.queue_declare(queue=queue, passive=True).message_count)
     except Exception:  # noqa: BLE001 - unknown depth: the caller errs on the side of requeueing
         return None
+
+
+def ping_broker() -> None:
+    """Connect to the current settings' broker quickly; raise if it cannot be reached."""
+    with producer().connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT_S)

@@ -9,7 +9,8 @@ from billiard.einfo import ExceptionInfo
 from celery import Task
 from celery.exceptions import TimeLimitExceeded
 
-from descent_server.workers.celery_app import TRAIN_TASK, app
+from descent_server.workers.celery_app import app
+from descent_server.workers.config import RECOVER_TASK, TRAIN_TASK
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,10 @@ def train_run(run_id: str) -> str | None:
     return run_training(session_factory=session_factory, run_id=run_id)
 
 
-@app.task(name="descent_server.workers.tasks.sweep_stale")
-def sweep_stale() -> dict[str, list[str]]:
-    """Run one sweeper pass (for a beat schedule; workers also sweep on their own)."""
-    from descent_server.workers.sweeper import sweep_once
+@app.task(name=RECOVER_TASK)
+def recover_leases() -> dict[str, list[str]]:
+    """Run one lease recovery pass (for a beat schedule; workers also run it on their own)."""
+    from descent_server.workers.recovery import recover_once
 
-    report = sweep_once()
+    report = recover_once()
     return {"requeued": report.requeued, "restarted": report.restarted, "failed": report.failed}

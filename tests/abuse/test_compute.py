@@ -163,7 +163,7 @@ def test_hard_time_limit_kills_the_child_and_fails_the_run_once(abuse_stack: Sta
     with worker(stack, "hard", task_soft_time_limit_s="0", task_time_limit_s="4"):
         run_id = stack.submit(epochs=100_000)
         run = stack.wait(run_id)
-        # Still failed, and never retried, after a few sweeper passes (0.5 s each).
+        # Still failed, and never retried, after a few lease recovery passes (0.5 s each).
         time.sleep(3)
         again = stack.run(run_id)
     assert run["status"] == "failed", run

@@ -11,10 +11,11 @@ from sqlalchemy import update
 from descent_server.db.models import Run
 from descent_server.db.session import session_factory
 from descent_server.ml.mlp_model import MLPModel, Normalizer
-from descent_server.ml.regression import config_from_hyperparameters, train_regression
+from descent_server.ml.regression import train_regression
 from descent_server.ml.types import EpochRecord
 from descent_server.repository import history, leases
-from descent_server.services.training_data import load_training_data
+from descent_server.services.kinds import load_training_data
+from descent_server.services.kinds.linear_regression import config_of
 
 
 def set_status(run_id: str, status: str, **values: object) -> None:
@@ -52,7 +53,7 @@ def train_regression_run(run_id: str, *, finish: bool = True) -> list[EpochRecor
         data = load_training_data(session=session, run=run)
         hp = run.hyperparameters
     records: list[EpochRecord] = []
-    result = train_regression(data.X, data.y, config_from_hyperparameters(hp), records.append)
+    result = train_regression(data.X, data.y, config_of(hp), records.append)
     store(run_id, attempt, records)
     if finish:
         with session_factory() as session:

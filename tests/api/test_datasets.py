@@ -74,7 +74,12 @@ def test_builtins(api) -> None:  # type: ignore[no-untyped-def]
     r = api.client.get("/v1/builtin-datasets", headers=api.a)
     assert r.status_code == 200
     items = {item["id"]: item for item in r.json()["items"]}
-    assert set(items) == {"builtin:movies", "builtin:three-blobs", "builtin:linear-noise"}
+    assert set(items) == {
+        "builtin:movies",
+        "builtin:three-blobs",
+        "builtin:linear-noise",
+        "builtin:sine",
+    }
     assert items["builtin:three-blobs"]["n_rows"] == 3000
     assert items["builtin:movies"]["features"] == ["num_want_to_see"]
     csv = api.client.get("/v1/datasets/builtin:movies/data.csv", headers=api.a).text

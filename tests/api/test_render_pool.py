@@ -16,7 +16,8 @@ from PIL import Image
 
 from descent_server.services import render_pool
 from descent_server.services.errors import InvalidInput, RateLimited, Unavailable
-from descent_server.services.plots import PlotOptions, check_size
+from descent_server.services.plot_data import PlotOptions
+from descent_server.services.plots import check_size
 from descent_server.services.render_pool import Job, RenderPool
 from descent_server.settings import get_settings
 from tests.conftest import refresh_settings

@@ -13,7 +13,7 @@ V1_PATHS = {
     "/v1/builtin-datasets", "/v1/runs", "/v1/runs/{run_id}", "/v1/runs/{run_id}/cancel",
     "/v1/runs/{run_id}/history", "/v1/runs/{run_id}/events", "/v1/runs/{run_id}/snapshots",
     "/v1/runs/{run_id}/snapshots/{epoch}", "/v1/runs/{run_id}/loss-surface",
-    "/v1/runs/{run_id}/plots/{name}.png", "/v1/runs/{run_id}/plots/boundary.gif",
+    "/v1/runs/{run_id}/plots/{name}.png", "/v1/runs/{run_id}/plots/{name}.gif",
     "/v1/runs/{run_id}/predict", "/v1/runs/{run_id}/model", "/v1/sweeps", "/v1/sweeps/{sweep_id}",
     "/v1/sweeps/{sweep_id}/cancel", "/v1/sweeps/{sweep_id}/plots/{name}.png",
 }  # fmt: skip
@@ -26,8 +26,16 @@ def test_health_and_docs(api) -> None:  # type: ignore[no-untyped-def]
     paths = {p for p in spec["paths"] if p.startswith("/v1")}
     assert paths == V1_PATHS
     schemas = spec["components"]["schemas"]
-    assert {"RunCreate", "RunRead", "DatasetRead", "HistoryPage"} <= set(schemas)
-    assert schemas["RunCreate"]["additionalProperties"] is False
+    assert {"RunRead", "RunResult", "RunAnalysis", "DatasetRead", "HistoryPage"} <= set(schemas)
+    # One request schema per kind, each with its own typed hyperparameters and an example.
+    for name in ("LinearRegressionRun", "MLPClassifierRun", "MLPRegressorRun"):
+        assert schemas[name]["additionalProperties"] is False and schemas[name]["examples"]
+        assert schemas[name]["properties"]["hyperparameters"]["$ref"].endswith("Hyperparameters")
+    body = spec["paths"]["/v1/runs"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["discriminator"]["propertyName"] == "kind"
+    assert set(body["examples"]) == {"linear_regression", "mlp_classifier", "mlp_regressor"}
+    epochs = schemas["MLPRegressorHyperparameters"]["properties"]["epochs"]
+    assert epochs["default"] == 20 and epochs["minimum"] == 1
 
 
 def test_readyz_reports_each_dependency(api_factory) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from descent_server.repository.pages import BadCursor, decode_cursor, encode_cursor
-from descent_server.services import dataset_codec
+from descent_server.services import dataset_codec, kinds
 from descent_server.services.errors import InvalidInput
 from descent_server.services.plots import LRUCache, etag_matches
 from descent_server.services.routing import route_queue
@@ -18,29 +18,32 @@ LIMITS = Limits(max_rows=1000, max_columns=10, max_field_length=50)
 
 
 @pytest.mark.parametrize(
-    ("kind", "device", "rows", "epochs", "gpu_workers", "queue"),
+    ("device", "rows", "epochs", "gpu_workers", "queue"),
     [
-        ("linear_regression", "gpu", 10**6, 10**6, True, "cpu"),
-        ("linear_regression", "auto", 10**6, 10**6, True, "cpu"),
-        ("mlp_classifier", "cpu", 10**6, 10**4, True, "cpu"),
-        ("mlp_classifier", "gpu", 10, 1, True, "gpu"),
-        ("mlp_classifier", "auto", 3000, 100, True, "gpu"),  # 300k samples
-        ("mlp_classifier", "auto", 3000, 20, True, "cpu"),  # 60k samples
-        ("mlp_classifier", "auto", 10**6, 10**4, False, "cpu"),
+        ("cpu", 10**6, 10**4, True, "cpu"),
+        ("gpu", 10, 1, True, "gpu"),
+        ("auto", 3000, 100, True, "gpu"),  # 300k samples
+        ("auto", 3000, 20, True, "cpu"),  # 60k samples
+        ("auto", 10**6, 10**4, False, "cpu"),
     ],
 )
-def test_route_queue(kind, device, rows, epochs, gpu_workers, queue) -> None:  # type: ignore[no-untyped-def]
+def test_route_queue(device, rows, epochs, gpu_workers, queue) -> None:  # type: ignore[no-untyped-def]
     routed = route_queue(
-        kind=kind, device=device, n_rows=rows, epochs=epochs,
+        device=device, n_rows=rows, epochs=epochs,
         gpu_workers=gpu_workers, gpu_min_samples=200_000,
     )  # fmt: skip
     assert routed == queue
 
 
+@pytest.mark.parametrize("device", ["auto", "cpu", "gpu"])
+def test_a_regression_always_trains_on_the_cpu(device: str) -> None:
+    assert kinds.get("linear_regression").route(device=device, n_rows=10**6, epochs=10**6) == "cpu"
+
+
 def test_route_queue_gpu_without_workers() -> None:
     with pytest.raises(InvalidInput) as error:
         route_queue(
-            kind="mlp_classifier", device="gpu", n_rows=1, epochs=1,
+            device="gpu", n_rows=1, epochs=1,
             gpu_workers=False, gpu_min_samples=1,
         )  # fmt: skip
     assert error.value.detail[0]["loc"] == ["body", "device"]  # type: ignore[index]

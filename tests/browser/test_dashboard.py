@@ -32,7 +32,7 @@ new MutationObserver(() => {
 """
 
 
-FINAL = ("succeeded", "diverged", "failed", "cancelled")
+FINAL = ("succeeded", "diverged", "failed", "cancelled", "pruned")
 
 
 def wait_final(page: Any, expected: str, timeout: int = RUN_TIMEOUT_MS) -> None:

@@ -46,7 +46,7 @@ REGRESSION_HP: dict[str, Any] = {
 FAST_LEASES = {
     "heartbeat_interval_s": "0.5",
     "lease_timeout_s": "8",
-    "sweeper_interval_s": "0.5",
+    "recovery_interval_s": "0.5",
     "requeue_after_s": "2",
 }
 

@@ -2,7 +2,7 @@
 
 The restart drops every message: the queued runs' messages and the running run's unacked
 one. Nothing is lost anyway: the running run keeps its lease (the database), the worker
-reconnects, and the sweeper re-sends the queued runs. A run submitted while Redis is down
+reconnects, and lease recovery re-sends the queued runs. A run submitted while Redis is down
 is accepted (committed; its enqueue fails) and runs too.
 """
 
@@ -35,7 +35,7 @@ def test_a_redis_restart_loses_no_queued_or_running_run(
         assert ready.status_code == 503, ready.text
         assert ready.json()["broker"] == "down" and ready.json()["database"] == "ok"
         started = time.monotonic()
-        during = stack.submit(epochs=100)  # committed; the sweeper will send it
+        during = stack.submit(epochs=100)  # committed; lease recovery will send it
         print(f"\nsubmit with Redis down answered 202 in {time.monotonic() - started:.2f}s")
         time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - down_at)))
         private_redis.start()  # empty: every message it held is gone

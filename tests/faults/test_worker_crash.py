@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from descent_server.ml.regression import config_from_hyperparameters, train_regression
+from descent_server.ml.regression import train_regression
+from descent_server.services.kinds.linear_regression import config_of
 from tests.faults.stack import Stack, kill_group, regression_data, wait_until
 from tests.ops.procs import alive, descendants
 
@@ -44,6 +45,6 @@ def test_a_sigkilled_worker_s_run_resumes_on_the_next_worker(any_stack: Stack) -
     # The resume was exact: the same parameters as a run that was never interrupted
     # (mini-batches are drawn per (seed, epoch), resumed from the stored epoch's params).
     x, y = regression_data()
-    config = config_from_hyperparameters(run["hyperparameters"])
+    config = config_of(run["hyperparameters"])
     expected = train_regression(np.asarray(x)[:, None], y, config)
     assert run["result"]["params"] == pytest.approx(expected.params, rel=1e-9)

@@ -18,7 +18,7 @@ MOVIES_HYPERPARAMETERS: dict[str, Any] = {
     "gradient": "course",
     "normalize": "none",
     "batch_size": None,
-    "seed": None,
+    "seed": 0,
 }
 MOVIES_A_AFTER_300 = 0.07145849581  # the course notebook's a after 300 epochs at lr=2e-10
 
@@ -42,6 +42,13 @@ def insert_run(session: Session, **fields: Any) -> str:
     session.add(Run(**values))
     session.flush()
     return str(values["id"])
+
+
+def mlp_hyperparameters(hp: dict[str, Any]) -> dict[str, Any]:
+    """Return an mlp_classifier's stored hyperparameters: every value filled, as the API does."""
+    from descent_server.services.kinds.mlp_classifier import MLPClassifierHyperparameters
+
+    return MLPClassifierHyperparameters.model_validate(hp).model_dump(mode="json")
 
 
 def insert_dataset(session: Session, columns: dict[str, np.ndarray], owner: str = "local") -> str:

@@ -22,17 +22,24 @@ HEADS = [
     ("sigmoid", 1, "binary_crossentropy"),
     ("sigmoid", 1, "mse"),
     ("sigmoid", 3, "binary_crossentropy"),
+    ("linear", 1, "mse"),  # the regressor's heads: values, not probabilities
+    ("linear", 1, "mae"),
 ]
 
 
 def make_case(activation: str, output: str, n_out: int, seed: int = 0):
-    """Return a random 3-5-4-n_out network, inputs and one-hot (or 0/1) targets, in float64."""
+    """Return a random 3-5-4-n_out network, inputs and targets, in float64.
+
+    Targets are one-hot (or 0/1) for a classifier's head, numbers for a linear one.
+    """
     rng = np.random.default_rng(seed)
     sizes = [3, 5, 4, n_out]
     kernels = [rng.normal(0, 0.8, (a, b)) for a, b in zip(sizes[:-1], sizes[1:], strict=False)]
     biases = [rng.normal(0, 0.3, b) for b in sizes[1:]]
     x = rng.normal(0, 1, (17, 3))
-    if n_out == 1:
+    if output == "linear":
+        y = rng.normal(0, 2, (17, n_out))
+    elif n_out == 1:
         y = rng.integers(0, 2, (17, 1)).astype(np.float64)
     else:
         y = np.eye(n_out)[rng.integers(0, n_out, 17)]
@@ -102,7 +109,7 @@ def test_activations_are_keras_s_own(activation):
 def test_every_advertised_activation_is_one_the_engine_can_train():
     from typing import get_args
 
-    from descent_server.services.hyperparameters import MLPHyperparameters
+    from descent_server.services.kinds.mlp import MLPHyperparameters
 
     advertised = get_args(MLPHyperparameters.model_fields["activation"].annotation)
     assert set(advertised) == set(HIDDEN_ACTIVATIONS)
@@ -121,6 +128,7 @@ def _backend_loss(keras, loss: str):
         "categorical_crossentropy": keras.losses.CategoricalCrossentropy(dtype="float64"),
         "binary_crossentropy": keras.losses.BinaryCrossentropy(dtype="float64"),
         "mse": keras.losses.MeanSquaredError(dtype="float64"),
+        "mae": keras.losses.MeanAbsoluteError(dtype="float64"),
     }[loss]
 
 

@@ -25,6 +25,6 @@ def test_ml_imports_without_fastapi_sqlalchemy_or_celery() -> None:
         [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True, timeout=300
     )
     report = json.loads(out.stdout.strip().splitlines()[-1])
-    for required in ("regression", "regression_reference", "surface", "quadratic", "types"):
+    for required in ("regression", "surface", "quadratic", "types"):
         assert f"descent_server.ml.{required}" in report["imported"]
     assert report["forbidden"] == []

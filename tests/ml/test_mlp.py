@@ -6,18 +6,19 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from descent_server.ml import mlp as mlp_engine
+from descent_server.ml import mlp_recorder
 from descent_server.ml.backprop import layer_norms
 from descent_server.ml.mlp import (
     MLPConfig,
     MLPModel,
-    config_from_hyperparameters,
     mlp_analysis,
+    param_count,
     snapshot_points,
     train_mlp,
 )
@@ -201,8 +202,6 @@ def test_weights_full_records_every_weight():
     assert set(params) == {"hidden_1/kernel", "hidden_1/bias", "output/kernel", "output/bias"}
     assert np.array(params["hidden_1/kernel"]).shape == (2, 4)
     np.testing.assert_allclose(params["output/bias"], result.model.biases[1])
-    with pytest.raises(InvalidData, match="100000"):
-        train_mlp(x, y, [0, 1, 2], MLPConfig(hidden_layers=(400, 400), weights="full"))
 
 
 def test_tail_validation_takes_the_last_rows_like_keras():
@@ -227,7 +226,7 @@ def test_big_work_goes_through_the_backend_with_the_same_numbers(monkeypatch):
     x, y = small_blobs(60)
     config = MLPConfig(epochs=2, seed=4, snapshot_resolution=30)
     small = train_mlp(x, y, [0, 1, 2], config).history
-    monkeypatch.setattr(mlp_engine, "NUMPY_FORWARD_WORK", 0)  # every forward pass on Keras
+    monkeypatch.setattr(mlp_recorder, "NUMPY_FORWARD_WORK", 0)  # every forward pass on Keras
     big = train_mlp(x, y, [0, 1, 2], config).history
     for a, b in zip(small, big, strict=True):
         assert a.loss == pytest.approx(b.loss, rel=1e-5)
@@ -256,7 +255,7 @@ def test_divergence_stops_with_the_finite_history():
 def test_a_loss_grown_past_the_bound_counts_as_diverged(monkeypatch):
     # The real bound is 1e6 × the first loss, reachable only where the backend computes
     # cross-entropy from logits (TensorFlow); JAX clips probabilities, so lower the bound.
-    monkeypatch.setattr(mlp_engine, "DIVERGENCE_FACTOR", 2.0)
+    monkeypatch.setattr(mlp_recorder, "DIVERGENCE_FACTOR", 2.0)
     x, y = small_blobs(30)
     cfg = MLPConfig(epochs=5, seed=1, activation="tanh", normalize="none", learning_rate=1e8)
     result = train_mlp(x, y, [0, 1, 2], cfg)
@@ -268,7 +267,7 @@ def test_a_loss_grown_past_the_bound_counts_as_diverged(monkeypatch):
     ("x", "y", "classes", "match"),
     [
         (np.zeros((5, 2)), np.zeros(5), [0, 1], "one class"),
-        (np.zeros(5), np.array([0, 1, 0, 1, 0]), [0, 1], "2-D"),
+        (np.zeros((5, 2, 1)), np.array([0, 1, 0, 1, 0]), [0, 1], "2-D"),
         (np.zeros((5, 2)), np.array([0, 1, 0, 1]), [0, 1], "shape"),
         (np.array([[0.0, np.nan]] * 4), np.array([0, 1, 0, 1]), [0, 1], "NaN"),
         (np.zeros((4, 2)), np.array([0, 1, 2, 1]), [0, 1], "class indices"),
@@ -282,43 +281,23 @@ def test_invalid_data_is_refused(x, y, classes, match):
         train_mlp(x, y, classes, MLPConfig(epochs=1))
 
 
-def test_config_from_api_hyperparameters():
-    assert config_from_hyperparameters({}) == MLPConfig()
-    cfg = config_from_hyperparameters(
-        {
-            "hidden_layers": [8],
-            "optimizer": {"name": "adam", "learning_rate": 0.001},
-            "snapshots": {"every": 5},
-            "validation": "tail",
-            "seed": 3,
-        }
-    )
-    assert cfg.hidden_layers == (8,) and cfg.optimizer == "adam" and cfg.learning_rate == 0.001
-    assert cfg.momentum == 0.0 and cfg.snapshot_every == 5 and cfg.snapshot_resolution == 100
-    hp = cfg.to_hyperparameters()
-    assert hp["optimizer"] == {"name": "adam", "learning_rate": 0.001, "momentum": 0.0}
-    assert hp["snapshots"] == {"every": 5, "resolution": 100}
-    assert config_from_hyperparameters(hp) == cfg
-    json.dumps(MLPConfig().to_hyperparameters())
-
-
 @pytest.mark.parametrize(
-    "hp",
+    "config",
     [
-        {"layers": [3]},
         {"activation": "mish"},
-        {"optimizer": {"name": "lbfgs"}},
-        {"optimizer": {"beta": 1}},
-        {"epochs": 10_001},
+        {"optimizer": "lbfgs"},
+        {"epochs": -1},
         {"validation_split": 1.0},
-        {"snapshots": {"resolution": 1}},
+        {"snapshot_resolution": 1},
         {"output": "sigmoid", "loss": "categorical_crossentropy"},
         {"output": "softmax", "loss": "binary_crossentropy"},
+        {"output": "linear"},  # a classifier's output gives probabilities
+        {"loss": "mae"},
     ],
 )
-def test_bad_hyperparameters_are_refused(hp):
+def test_bad_configs_are_refused(config):
     with pytest.raises(ValueError):
-        config_from_hyperparameters(hp)
+        MLPConfig(**config)
 
 
 def test_auto_output_and_loss_follow_the_classes():
@@ -336,6 +315,25 @@ def test_analysis_before_training():
     assert analysis["n_params"] == 1883 and analysis["resolution"] == 100
     assert analysis["classes"] == [0, 1, 2] and len(analysis["extent"]) == 4
     json.dumps(analysis)  # numpy class names became plain numbers
+
+
+@pytest.mark.parametrize(
+    ("config", "n_classes", "n_outputs"),
+    [
+        (MLPConfig(), 3, 3),
+        (MLPConfig(), 2, 1),  # one sigmoid unit
+        (MLPConfig(loss="categorical_crossentropy"), 2, 2),  # softmax over two units
+        (MLPConfig(output="softmax", loss="mse"), 2, 2),
+        (MLPConfig(task="regression"), 0, 1),
+    ],
+)
+def test_param_count_is_what_the_engine_builds(config, n_classes, n_outputs):
+    assert param_count(config, 2, n_classes) == 2 * 40 + 40 + 40 * 40 + 40 + 41 * n_outputs
+    x, y = small_blobs(10)
+    if n_classes == 2:
+        y = (y > 0).astype(int)
+    result = train_mlp(x, y, list(range(n_classes)), replace(config, epochs=0, seed=1))
+    assert result.n_params == result.model.n_params == param_count(config, 2, n_classes)
 
 
 def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 
 from descent_server.ml import keras_backend as kb
-from descent_server.ml.mlp import config_from_hyperparameters, train_mlp
+from descent_server.ml.mlp import MLPConfig, train_mlp
 from tests.ml.test_mlp_resume import blobs
 
 
 @pytest.mark.parametrize("activation", ["elu", "selu", "gelu", "softplus", "swish"])
 def test_the_activation_trains_and_serves_like_keras(activation):
     x, y = blobs(40)
-    config = config_from_hyperparameters({
-        "hidden_layers": [6, 5], "activation": activation, "epochs": 3, "seed": 1,
-        "optimizer": {"name": "adam", "learning_rate": 0.01}, "snapshots": {"resolution": 10},
-    })  # fmt: skip
+    config = MLPConfig(
+        hidden_layers=(6, 5), activation=activation, epochs=3, seed=1,
+        optimizer="adam", learning_rate=0.01, snapshot_resolution=10,
+    )  # fmt: skip
     result = train_mlp(x, y, [0, 1, 2], config)
     assert result.status == "succeeded" and result.model.activation == activation
     assert [r.epoch for r in result.history] == [0, 1, 2, 3]

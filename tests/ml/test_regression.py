@@ -9,14 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.regression_reference import train_regression_reference
 from descent_server.ml.linear import least_squares, predict_regression
 from descent_server.ml.regression import (
     RegressionConfig,
     analyze,
-    config_from_hyperparameters,
     train_regression,
 )
-from descent_server.ml.regression_reference import train_regression_reference
 from descent_server.ml.types import EpochRecord, InvalidData
 
 # The notebook's movies: "want to see" counts → audience (10,000s).
@@ -248,28 +247,6 @@ def test_should_stop_cancels_between_epochs_and_keeps_the_history() -> None:
     assert result.status == "cancelled"
     assert result.epochs_run == 7
     assert result.history.epochs.tolist() == list(range(8))
-
-
-def test_config_from_api_hyperparameters() -> None:
-    hp = {
-        "learning_rate": 2e-10,
-        "epochs": 300,
-        "init": {"a": -0.75, "b": -100},
-        "gradient": "course",
-        "normalize": "none",
-        "batch_size": None,
-        "seed": None,
-        "loss_surface": None,
-    }
-    config = config_from_hyperparameters(hp)
-    assert config == RegressionConfig(2e-10, 300, (-0.75,), -100.0)
-    several = config_from_hyperparameters({"init": {"weights": [1, 2], "bias": 3}})
-    assert several.init_weights == (1.0, 2.0) and several.init_bias == 3.0
-    assert config_from_hyperparameters({}) == RegressionConfig()
-    with pytest.raises(ValueError, match="unknown"):
-        config_from_hyperparameters({"momentum": 0.9})
-    with pytest.raises(ValueError):
-        config_from_hyperparameters({"gradient": "newton"})
 
 
 def test_one_init_weight_applies_to_every_feature_and_a_wrong_count_is_invalid() -> None:

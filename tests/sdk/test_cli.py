@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import descent
 import pytest
@@ -20,12 +20,12 @@ from descent import _cli, _cli_kinds
 from descent import _client as client_module
 from descent._cli import main, parse_assignments
 
+from descent_server import domain
 from descent_server.api.app import create_app
-from descent_server.api.schemas.runs import Kind
 from descent_server.db.session import session_factory
 from descent_server.ml.types import EpochRecord
 from descent_server.repository import history
-from descent_server.services.hyperparameters import MODELS
+from descent_server.services import kinds
 from tests.sdk.conftest import Server
 from tests.sdk.run_writer import RunWriter
 
@@ -93,7 +93,7 @@ def test_datasets_commands(
     dataset_id = listed[0]["id"]
     assert as_json(client, capsys, "datasets", "get", dataset_id)["n_rows"] == 3
     builtins = as_json(client, capsys, "datasets", "list", "--builtin")
-    assert {d["name"] for d in builtins} == {"movies", "three-blobs", "linear-noise"}
+    assert {d["name"] for d in builtins} == {"movies", "three-blobs", "linear-noise", "sine"}
     assert run_cli(client, capsys, "datasets", "delete", dataset_id)[0] == 0
     assert run_cli(client, capsys, "datasets", "get", dataset_id)[0] == 3
 
@@ -360,9 +360,19 @@ def test_a_group_alone_prints_its_own_help(
 def test_sdk_hyperparameter_schema_is_the_api_schema() -> None:
     # The SDK's copy is what the server validates with; regenerate with
     # `.venv/bin/python scripts/sdk_hyperparameters.py` when this fails.
-    api = json.loads(json.dumps({kind: m.model_json_schema() for kind, m in MODELS.items()}))
+    api = json.loads(
+        json.dumps({a.kind: a.hyperparameters.model_json_schema() for a in kinds.adapters()})
+    )
     assert _cli_kinds.schemas() == api
-    assert _cli_kinds.kinds() == list(get_args(Kind))  # --kind offers what RunCreate takes
+    assert _cli_kinds.kinds() == list(descent.Kind)  # help covers every kind --kind offers
+
+
+def test_sdk_status_and_kind_mirror_the_servers() -> None:
+    # The SDK never imports the server, so it spells both enums itself: in the same order.
+    assert [(m.name, m.value) for m in descent.Status] == [(m.name, m.value) for m in domain.Status]
+    assert [(m.name, m.value) for m in descent.Kind] == [(m.name, m.value) for m in domain.Kind]
+    assert descent.FINAL_STATUSES == domain.FINAL_STATUSES
+    assert descent.LIVE_STATUSES == domain.LIVE_STATUSES
 
 
 def test_submit_help_lists_every_kinds_hyperparameters() -> None:

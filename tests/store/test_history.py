@@ -55,6 +55,8 @@ def test_append_then_read_keeps_every_field(running: tuple[Session, str, int]) -
             "val_loss": 3.0,
             "accuracy": 0.5,
             "val_accuracy": 0.25,
+            "mae": None,
+            "val_mae": None,
             "recorded_at": "2023-11-14T22:13:20.250000Z",
             "params": {"a": -0.75, "b": -100.0, "w": [1.0, 2.0]},
             "grad_norms": {"dense/kernel": 1.5},
@@ -67,6 +69,28 @@ def test_append_then_read_keeps_every_field(running: tuple[Session, str, int]) -
     assert run.progress_epoch == 0
     assert run.version == version + 1
     assert run.metrics == {"loss": 2.5, "val_loss": 3.0, "accuracy": 0.5, "val_accuracy": 0.25}
+
+
+def test_a_regressor_s_mae_is_stored_read_and_becomes_its_metrics(
+    running: tuple[Session, str, int],
+) -> None:
+    session, run_id, attempt = running
+    batch = [EpochRecord(epoch=e, loss=1.0 / (e + 1), val_loss=2.0, mae=0.5 / (e + 1),
+                         val_mae=0.75) for e in range(3)]  # fmt: skip
+    assert history.append_epochs(session, run_id, attempt, batch)
+    session.commit()
+    rows = history.read_history(session, run_id).rows
+    assert [(r["mae"], r["val_mae"]) for r in rows] == [(0.5, 0.75), (0.25, 0.75), (0.5 / 3, 0.75)]
+    assert rows[0]["accuracy"] is None and rows[0]["val_accuracy"] is None
+    assert orjson.loads(history.read_history_json(session, run_id)[0]) == rows
+    assert history.last_epoch(session, run_id)["mae"] == 0.5 / 3  # type: ignore[index]
+    assert history.downsample(session, run_id, 2) == [rows[0], rows[2]]
+    csv = list(history.history_csv_rows(session, run_id))
+    assert csv[1][csv[0].index("val_mae")] == 0.75
+    session.expire_all()
+    run = session.get(Run, run_id)
+    assert run is not None
+    assert run.metrics == {"loss": 1.0 / 3, "val_loss": 2.0, "mae": 0.5 / 3, "val_mae": 0.75}
 
 
 def test_non_finite_numbers_are_stored_and_read_as_none(running: tuple[Session, str, int]) -> None:
@@ -168,7 +192,8 @@ def test_epochs_stored_without_a_time_read_back_null(running: tuple[Session, str
     assert [r["recorded_at"] for r in history.read_history(session, run_id).rows] == [None] * 3
     body = orjson.loads(history.read_history_json(session, run_id)[0])
     assert [r["recorded_at"] for r in body] == [None] * 3
-    assert [r[5] for r in history.history_csv_rows(session, run_id)][1:] == [None] * 3
+    csv = list(history.history_csv_rows(session, run_id))
+    assert [r[csv[0].index("recorded_at")] for r in csv[1:]] == [None] * 3
 
 
 def test_a_fenced_out_attempt_writes_nothing(running: tuple[Session, str, int]) -> None:
@@ -243,6 +268,29 @@ def test_snapshots_round_trip(running: tuple[Session, str, int]) -> None:
     assert np.array_equal(np.frombuffer(got, np.uint8).reshape(100, 100), grids[3])
     assert history.get_snapshot(session, run_id, 99) is None
     assert [e for e, _ in history.iter_snapshots(session, run_id)] == [0, 1, 2, 3, 4]
+    assert np.array_equal(history.decode_snapshot(got, regressor=False).reshape(100, 100), grids[3])
+
+
+def test_a_regressor_s_fit_snapshots_round_trip_as_float32(
+    running: tuple[Session, str, int],
+) -> None:
+    session, run_id, attempt = running
+    curves = {e: np.sin(np.linspace(-3, 3, 50) + e).astype(np.float32) for e in (0, 5)}
+    batch = [EpochRecord(epoch=e, loss=1.0, mae=0.5, snapshot=c) for e, c in curves.items()]
+    assert history.append_epochs(session, run_id, attempt, batch)
+    session.commit()
+    raw = history.get_snapshot(session, run_id, 5)
+    assert raw is not None and len(raw) == 50 * 4
+    assert raw == curves[5].astype("<f4").tobytes()  # little-endian float32, raw
+    decoded = history.decode_snapshot(raw, regressor=True)
+    assert decoded.dtype == np.float32 and np.array_equal(decoded, curves[5])
+    # A float64 curve is stored as float32 too.
+    assert history.append_epochs(
+        session, run_id, attempt, [EpochRecord(epoch=6, loss=1.0, snapshot=np.ones(3))]
+    )
+    session.commit()
+    again = history.get_snapshot(session, run_id, 6)
+    assert again is not None and list(history.decode_snapshot(again, regressor=True)) == [1.0] * 3
 
 
 def test_artifacts_are_replaced(running: tuple[Session, str, int]) -> None:
@@ -261,11 +309,11 @@ def test_csv_rows_flatten_params(running: tuple[Session, str, int]) -> None:
     assert history.append_epochs(session, run_id, attempt, records(0, 2))
     session.commit()
     rows: list[list[Any]] = list(history.history_csv_rows(session, run_id, page=2))
-    assert rows[0] == ["epoch", "loss", "val_loss", "accuracy", "val_accuracy", "recorded_at",
-                       "a", "b", "grad_norms.a"]  # fmt: skip
+    assert rows[0] == ["epoch", "loss", "val_loss", "accuracy", "val_accuracy", "mae",
+                       "val_mae", "recorded_at", "a", "b", "grad_norms.a"]  # fmt: skip
     assert [r[0] for r in rows[1:]] == [0, 1, 2]
-    assert rows[2][6:] == [0.01, -1.0, 0.5]
-    assert all(r[5].endswith("Z") for r in rows[1:])
+    assert rows[2][8:] == [0.01, -1.0, 0.5]
+    assert all(r[7].endswith("Z") for r in rows[1:])
 
 
 def test_truncate_history_drops_the_tail(running: tuple[Session, str, int]) -> None:

@@ -1,4 +1,4 @@
-"""The run row as a lease: claims, heartbeats, fencing, attempts, and the sweeper's pass.
+"""The run row as a lease: claims, heartbeats, fencing, attempts, and a lease recovery pass.
 
 Every lease time is the database's clock: a test skews the server code's Python clock.
 """
@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from descent_server.db.models import Run, utcnow
 from descent_server.db.models import utcnow as real_utcnow
 from descent_server.repository import leases
+from descent_server.services.recovery import recover_once
 from descent_server.settings import Settings
-from descent_server.workers.sweeper import sweep_once
 from tests.helpers.runs import insert_run
 
 
@@ -85,7 +85,7 @@ def test_heartbeat_reports_the_cancel_flag(session_factory: sessionmaker[Session
         assert leases.cancel_requested(session, run_id, attempt) is True
 
 
-def test_sweep_restarts_dead_runs_and_requeues_lost_messages(
+def test_recovery_restarts_dead_runs_and_requeues_lost_messages(
     settings: Settings, session_factory: sessionmaker[Session]
 ) -> None:
     sent: list[tuple[str, str]] = []
@@ -103,7 +103,7 @@ def test_sweep_restarts_dead_runs_and_requeues_lost_messages(
             _get(session, run_id).heartbeat_at = old
             session.commit()
 
-    report = sweep_once(
+    report = recover_once(
         session_factory=session_factory,
         enqueue=lambda run_id, queue: sent.append((run_id, queue)),
         queue_depth=lambda queue: 0,
@@ -117,7 +117,7 @@ def test_sweep_restarts_dead_runs_and_requeues_lost_messages(
         assert _get(session, spent).error["code"] == "worker_lost"  # type: ignore[index]
         assert _get(session, waiting).enqueued_at is None
     # A second pass right away finds nothing to do.
-    again = sweep_once(
+    again = recover_once(
         session_factory=session_factory,
         enqueue=lambda run_id, queue: sent.append((run_id, queue)),
         queue_depth=lambda queue: 0,
@@ -125,13 +125,13 @@ def test_sweep_restarts_dead_runs_and_requeues_lost_messages(
     assert (again.requeued, again.restarted, again.failed) == ([], [], [])
 
 
-def test_sweep_leaves_queues_whose_messages_are_all_there(
+def test_recovery_leaves_queues_whose_messages_are_all_there(
     settings: Settings, session_factory: sessionmaker[Session]
 ) -> None:
     with session_factory() as session:
         insert_run(session, created_at=utcnow() - timedelta(minutes=5))
         session.commit()
-    report = sweep_once(
+    report = recover_once(
         session_factory=session_factory,
         enqueue=lambda run_id, queue: None,
         queue_depth=lambda queue: 1,  # one queued run, one message: a long queue, not a loss
@@ -178,11 +178,11 @@ def test_a_skewed_clock_cannot_make_a_live_lease_look_stale(
         session.commit()
         beat = _as_utc(_get(session, live).heartbeat_at)  # type: ignore[arg-type]
         assert abs(beat - _database_now(session)) < timedelta(seconds=30)  # not an hour off
-        # A sweeper and a worker with skewed clocks see the live lease live, the dead one dead.
+        # Lease recovery and a worker with skewed clocks see the live lease live, the dead one dead.
         assert leases.claim(session, live) is None
         assert [row[0] for row in leases.find_stale_running(session, lease_timeout_s=30)] == [dead]
         session.rollback()
-    report = sweep_once(
+    report = recover_once(
         session_factory=session_factory, enqueue=lambda run_id, queue: None,
         queue_depth=lambda queue: 0,
     )  # fmt: skip

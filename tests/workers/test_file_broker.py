@@ -15,7 +15,7 @@ from typing import Any
 from kombu import Connection
 
 from descent_server.workers import file_broker
-from descent_server.workers.celery_app import make_app
+from descent_server.workers.config import make_app
 
 MESSAGES = 40
 PAYLOAD = 2_000_000  # big enough that writing one takes longer than a consumer's poll

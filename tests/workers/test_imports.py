@@ -17,7 +17,7 @@ def test_queue_celery_app_and_tasks_import_without_keras() -> None:
     code = (
         "import sys\n"
         "import descent_server.workers.queue, descent_server.workers.celery_app\n"
-        "import descent_server.workers.tasks, descent_server.workers.sweeper\n"
+        "import descent_server.workers.tasks, descent_server.workers.recovery\n"
         "import descent_server.services.training\n"
         "heavy = [m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
@@ -28,7 +28,7 @@ def test_queue_celery_app_and_tasks_import_without_keras() -> None:
 
 def test_the_worker_app_is_configured_for_reliability() -> None:
     from descent_server.settings import get_settings
-    from descent_server.workers.celery_app import QUEUES, TRAIN_TASK, make_app
+    from descent_server.workers.config import QUEUES, TRAIN_TASK, make_app
 
     conf = make_app(get_settings()).conf
     assert conf.task_acks_late and conf.task_reject_on_worker_lost

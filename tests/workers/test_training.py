@@ -20,6 +20,7 @@ from tests.helpers.runs import (
     MOVIES_HYPERPARAMETERS,
     insert_dataset,
     insert_run,
+    mlp_hyperparameters,
 )
 
 
@@ -68,7 +69,8 @@ def test_a_restarted_regression_resumes_from_its_last_epoch(
     settings: Settings, session_factory: sessionmaker[Session]
 ) -> None:
     from descent_server.ml.datasets import load_builtin
-    from descent_server.ml.regression import config_from_hyperparameters, train_regression
+    from descent_server.ml.regression import train_regression
+    from descent_server.services.kinds.linear_regression import config_of
 
     movies = load_builtin("movies")
     X, y = movies["num_want_to_see"].reshape(-1, 1), movies["nums_audience"]
@@ -79,7 +81,7 @@ def test_a_restarted_regression_resumes_from_its_last_epoch(
         assert attempt == 1
         # Attempt 1 stored epochs 0..120, then its worker died.
         first: list[EpochRecord] = []
-        config = config_from_hyperparameters({**hp, "epochs": 120})
+        config = config_of({**hp, "epochs": 120})
         train_regression(X, y, config, on_epoch=first.append)
         assert history.append_epochs(session, run_id, attempt, first)
         session.commit()
@@ -145,9 +147,9 @@ BLOBS_HYPERPARAMETERS: dict[str, Any] = {"epochs": 3, "snapshots": {"every": 1, 
 def test_the_course_mlp_stores_history_snapshots_and_models(
     settings: Settings, session_factory: sessionmaker[Session]
 ) -> None:
-    from descent_server.ml.mlp import MLPModel, config_from_hyperparameters
+    from descent_server.ml.mlp import MLPModel
 
-    hp = config_from_hyperparameters(BLOBS_HYPERPARAMETERS).to_hyperparameters()
+    hp = mlp_hyperparameters(BLOBS_HYPERPARAMETERS)
     with session_factory() as session:
         run_id = insert_run(session, kind="mlp_classifier", dataset_id="builtin:three-blobs",
                             features=["x1", "x2"], target="label", hyperparameters=hp)  # fmt: skip

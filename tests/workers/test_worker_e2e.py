@@ -14,7 +14,13 @@ from descent_server.repository import runs as runs_repo
 from descent_server.settings import Settings
 from descent_server.workers.queue import enqueue_run
 from tests.helpers.processes import start_worker
-from tests.helpers.runs import MOVIES_A_AFTER_300, insert_dataset, insert_run, wait_for_run
+from tests.helpers.runs import (
+    MOVIES_A_AFTER_300,
+    insert_dataset,
+    insert_run,
+    mlp_hyperparameters,
+    wait_for_run,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +41,7 @@ def test_worker_trains_the_course_regression(
     assert epochs == list(range(301))
 
 
-def test_the_sweeper_runs_a_run_that_was_never_enqueued(
+def test_lease_recovery_runs_a_run_that_was_never_enqueued(
     settings: Settings,
     session_factory: sessionmaker[Session],
     monkeypatch: pytest.MonkeyPatch,
@@ -43,7 +49,7 @@ def test_the_sweeper_runs_a_run_that_was_never_enqueued(
 ) -> None:
     # A crash between commit and enqueue: the row says queued, the broker has nothing.
     monkeypatch.setenv("DESCENT_REQUEUE_AFTER_S", "1")
-    monkeypatch.setenv("DESCENT_SWEEPER_INTERVAL_S", "0.5")
+    monkeypatch.setenv("DESCENT_RECOVERY_INTERVAL_S", "0.5")
     with session_factory() as session:
         run_id = insert_run(session)
         session.commit()
@@ -58,8 +64,6 @@ def test_the_sweeper_runs_a_run_that_was_never_enqueued(
 
 def _slow_mlp_run(session: Session, epochs: int = 300) -> str:
     """Insert an MLP run on a small dataset: ~300 quick epochs, long enough to interrupt."""
-    from descent_server.ml.mlp import config_from_hyperparameters
-
     rng = np.random.default_rng(0)
     centres = np.repeat(np.array([[0.0, 0.0], [3.0, 3.0], [0.0, 3.0]]), 60, axis=0)
     points = centres + rng.normal(scale=0.6, size=centres.shape)
@@ -67,7 +71,7 @@ def _slow_mlp_run(session: Session, epochs: int = 300) -> str:
     dataset_id = insert_dataset(session, {"x1": points[:, 0], "x2": points[:, 1], "label": labels})
     hp = {"epochs": epochs, "hidden_layers": [8], "seed": 1, "batch_size": 64,
           "snapshots": {"every": 25, "resolution": 16}}  # fmt: skip
-    hp = config_from_hyperparameters(hp).to_hyperparameters()
+    hp = mlp_hyperparameters(hp)
     return insert_run(session, kind="mlp_classifier", dataset_id=dataset_id,
                       features=["x1", "x2"], target="label", hyperparameters=hp)  # fmt: skip
 
@@ -88,7 +92,7 @@ def _fast_failover(monkeypatch: pytest.MonkeyPatch) -> None:
     # JAX: these tests are about leases, not backends, and JAX runs these epochs ~5x faster
     # on 2 cores (the in-process MLP test covers TensorFlow, the default).
     for name, value in {"LEASE_TIMEOUT_S": "3", "HEARTBEAT_INTERVAL_S": "0.5",
-                        "SWEEPER_INTERVAL_S": "0.5", "REQUEUE_AFTER_S": "2",
+                        "RECOVERY_INTERVAL_S": "0.5", "REQUEUE_AFTER_S": "2",
                         "KERAS_BACKEND": "jax"}.items():  # fmt: skip
         monkeypatch.setenv(f"DESCENT_{name}", value)
 

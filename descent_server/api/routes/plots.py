@@ -1,21 +1,35 @@
-"""Pictures of a run: PNG plots and the decision-boundary GIF, with ETags."""
+"""Pictures of a run: PNG plots and snapshot films (GIF), with ETags."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 
 from descent_server.api.deps import OwnerDep
 from descent_server.api.rate_limits import RateLimit
 from descent_server.api.schemas.common import INT32_MAX, PathId
 from descent_server.api.schemas.errors import ErrorResponse
+from descent_server.services import kinds
 from descent_server.services import plots as service
-from descent_server.services.plots import GIF_FRAMES, PlotOptions
+from descent_server.services.plot_data import GIF_FRAMES, PlotOptions
 
 router = APIRouter(prefix="/v1/runs/{run_id}/plots", tags=["plots"])
 
-PlotName = Literal["loss", "params", "fit", "surface", "contour", "boundary"]
+
+def _plot_names() -> str:
+    """Say which plots exist, and for which runs (from the registered kinds)."""
+    lines = ["loss.png and params.png: every run"]
+    for adapter in kinds.adapters():
+        for name, who in adapter.plots.items():
+            shown = name if name.endswith(".gif") else f"{name}.png"
+            lines.append(f"{shown}: {who}")
+    return "; ".join(lines)
+
+
+PlotName = Annotated[
+    str, Path(min_length=1, max_length=40, pattern=r"^[a-z][a-z_]*$", description=_plot_names())
+]
 _IMAGE = {
     200: {"content": {"image/png": {}, "image/gif": {}}, "description": "The picture"},
     304: {"description": "Not modified"},
@@ -27,9 +41,7 @@ _IMAGE = {
     422: {
         "model": ErrorResponse,
         "description": "Invalid query, or a plot that this run's kind "
-        'never has (detail loc ["path", "name"]): fit, surface and contour exist for '
-        "one-feature linear_regression runs, boundary.png and boundary.gif for two-feature "
-        "mlp_classifier runs, loss and params for every run",
+        f'never has (detail loc ["path", "name"]). {_plot_names()}',
     },
 }
 _FRAMES = (
@@ -47,11 +59,12 @@ def picture_response(picture: service.Picture) -> Response:
 
 
 @router.get(
-    "/boundary.gif", response_class=Response, responses=_IMAGE,  # type: ignore[arg-type]
+    "/{name}.gif", response_class=Response, responses=_IMAGE,  # type: ignore[arg-type]
     dependencies=[Depends(RateLimit("render"))],
 )  # fmt: skip
-async def boundary_gif(
+async def plot_gif(
     run_id: PathId,
+    name: PlotName,
     owner: OwnerDep,
     width: Annotated[int, Query(ge=50, le=2000)] = 800,
     height: Annotated[int, Query(ge=50, le=2000)] = 600,
@@ -59,10 +72,10 @@ async def boundary_gif(
     frames: Annotated[int, Query(ge=1, le=GIF_FRAMES, description=_FRAMES)] = 100,
     if_none_match: Annotated[str | None, Header(max_length=1000)] = None,
 ) -> Response:
-    """Animate the decision-boundary snapshots (two-feature MLP runs)."""
+    """Animate a run's snapshots: boundary.gif (classifiers), fit.gif (MLP regressors)."""
     options = PlotOptions(width=width, height=height, dpi=dpi, frames=frames)
     picture = await service.render(
-        run_id=run_id, owner=owner, name="boundary.gif", options=options,
+        run_id=run_id, owner=owner, name=f"{name}.gif", options=options,
         if_none_match=if_none_match,
     )  # fmt: skip
     return picture_response(picture)
@@ -84,7 +97,8 @@ async def plot_png(
     epoch: Annotated[int | None, Query(ge=0, le=INT32_MAX)] = None,
     if_none_match: Annotated[str | None, Header(max_length=1000)] = None,
 ) -> Response:
-    """Render a plot: loss, params, fit (x=), surface, contour, boundary (epoch=)."""
+    """Render a plot: loss, params, fit (x=; epoch= for MLPs), surface, contour, boundary
+    (epoch=)."""
     opts = PlotOptions(width=width, height=height, dpi=dpi, log=log, x=x, epoch=epoch)
     picture = await service.render(
         run_id=run_id, owner=owner, name=name, options=opts, if_none_match=if_none_match

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Body, Depends, Header, Query, Response
 
 from descent_server.api import live
 from descent_server.api.deps import (
@@ -19,11 +19,17 @@ from descent_server.api.responses import JSONResponse
 from descent_server.api.schemas.common import PathId
 from descent_server.api.schemas.runs import Kind, RunCreate, RunPage, RunRead, Status
 from descent_server.db.session import get_engine
+from descent_server.services import kinds
 from descent_server.services import runs as service
 from descent_server.services.errors import NotFound
 from descent_server.services.plots import etag_matches
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
+# "Try it out" offers one request per kind, each accepted (202) by a fresh server.
+EXAMPLES: dict[str, Any] = {
+    adapter.kind: {"summary": adapter.title, "value": adapter.example}
+    for adapter in kinds.adapters()
+}
 
 
 def etag(version: int) -> str:
@@ -39,7 +45,7 @@ def etag(version: int) -> str:
     responses={200: {"model": RunRead, "description": "Idempotent replay of an earlier submit"}},
 )
 def submit_run(
-    body: RunCreate,
+    body: Annotated[RunCreate, Body(openapi_examples=EXAMPLES)],
     response: Response,
     session: SessionDep,
     owner: OwnerDep,
@@ -48,7 +54,7 @@ def submit_run(
 ) -> RunRead:
     """Submit a run: validated now, trained by a worker; `Location` points at it."""
     run, created = service.submit(
-        session=session, owner=owner, request=body.model_dump(),
+        session=session, owner=owner, request=body,
         idempotency_key=idempotency_key, enqueue=enqueue,
     )  # fmt: skip
     if created:

@@ -7,6 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from descent_server.api.deps import BrokerPingDep
 from descent_server.api.responses import JSONResponse
 from descent_server.services import health
 
@@ -34,9 +35,9 @@ async def healthz() -> Health:
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
-async def readyz() -> JSONResponse:
+async def readyz(broker_ping: BrokerPingDep) -> JSONResponse:
     """Check the database and the broker; 503 naming what is down."""
-    checks = await run_in_threadpool(health.readiness)
+    checks = await run_in_threadpool(health.readiness, broker_ping=broker_ping)
     ready = all(value == "ok" for value in checks.values())
     body = Readiness(status="ok" if ready else "unavailable", **checks)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

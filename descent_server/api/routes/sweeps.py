@@ -42,7 +42,7 @@ def create_sweep(
     n = len(service.combinations(body.grid))
     ratelimit.take("submit", caller.owner, n)  # each of its runs is a submission
     sweep, runs = service.create(
-        session=session, owner=caller.owner, request=body.run.model_dump(), grid=body.grid,
+        session=session, owner=caller.owner, request=body.run, grid=body.grid,
         name=body.name, enqueue=enqueue,
     )  # fmt: skip
     for run in runs:

@@ -6,18 +6,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator
 
-# Every string a client names something with is printable: no C0 control characters and no
-# DEL (a NUL cannot be stored in PostgreSQL text; the others hide in logs, CSVs, terminals).
-# A pattern, not a validator, so that OpenAPI shows the rule.
-NO_CONTROL_CHARS = r"^[^\x00-\x1f\x7f]*$"
-CONTROL_CHAR_MSG = "control characters (U+0000-U+001F, U+007F) are not allowed"
-# The database columns that hold names are String(200): a longer name could never be stored.
-NAME_MAX = 200
-# Integer columns are 32-bit on PostgreSQL and every integer is 64-bit on SQLite: bound each
-# integer a client sends to what fits, so no query or insert overflows.
-INT32_MAX = 2**31 - 1
+from descent_server.domain import (  # noqa: F401 - shared with services, re-exported
+    CONTROL_CHAR_MSG,
+    INT32_MAX,
+    NAME_MAX,
+    NO_CONTROL_CHARS,
+    Name,
+)
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -27,10 +24,6 @@ def _as_utc(value: datetime) -> datetime:
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
-# A name (of a run, dataset, sweep, column, feature or target): 1-200 printable characters.
-Name = Annotated[
-    str, StringConstraints(min_length=1, max_length=NAME_MAX, pattern=NO_CONTROL_CHARS)
-]
 # The id in a path (run, dataset, sweep): uuids and builtin:NAME fit; a NUL would reach SQL.
 PathId = Annotated[str, Path(min_length=1, max_length=64, pattern=NO_CONTROL_CHARS)]
 

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from descent_server.api.schemas.common import Name, UtcDatetime, name_keys
+from descent_server.domain import Kind
 
 _CELLS = {"type": "array", "items": {"anyOf": [{"type": "number"}, {"type": "string"}]}}
 
@@ -53,7 +54,7 @@ class BuiltinDatasetRead(DatasetRead):
     description: str
     features: list[str]
     target: str
-    kind: Literal["linear_regression", "mlp_classifier"]
+    kind: Kind
 
 
 class DatasetPage(BaseModel):

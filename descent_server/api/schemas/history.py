@@ -37,19 +37,22 @@ class HistoryPage(BaseModel):
 
 
 class SnapshotList(BaseModel):
-    """Which epochs have a decision-boundary grid, and how to read the grids."""
+    """Which epochs have a snapshot, and how to read them."""
 
     epochs: list[int]
-    extent: list[float] = Field(description="[x1min, x1max, x2min, x2max]")
+    extent: list[float] = Field(
+        description="[x1min, x1max, x2min, x2max] (classifier) or [xmin, xmax] (regressor)"
+    )
     resolution: int
-    classes: list[Any]
+    classes: list[Any] = Field(description="class names (classifier); empty for a regressor")
 
 
 class SnapshotGrid(BaseModel):
-    """Predicted class indices, row-major: x2 rows × x1 columns."""
+    """A classifier's predicted class indices, row-major (x2 rows × x1 columns), or a
+    regressor's predictions at `resolution` points from xmin to xmax (one row)."""
 
     epoch: int
-    grid: list[list[int]]
+    grid: list[list[int]] | list[list[float | None]]
 
 
 class Optimum(BaseModel):

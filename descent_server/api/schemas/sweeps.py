@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from descent_server.api.schemas.common import Name, UtcDatetime, name_keys
 from descent_server.api.schemas.runs import RunCreate, RunRead
+from descent_server.domain import Status
 
 
 class SweepCreate(BaseModel):
@@ -30,7 +31,7 @@ class SweepRead(BaseModel):
 
     id: str
     name: str | None
-    status: Literal["running", "succeeded", "failed", "cancelled"]
+    status: Literal[Status.RUNNING, Status.SUCCEEDED, Status.FAILED, Status.CANCELLED]
     grid: dict[str, list[Any]]
     runs: list[RunRead]
     best_run_id: str | None

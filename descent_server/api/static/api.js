@@ -4,7 +4,16 @@
 const KEY_STORAGE = "descent.apiKey";
 const authListeners = new Set();
 
-export const FINAL_STATUSES = new Set(["succeeded", "diverged", "failed", "cancelled"]);
+// The API's statuses (queued and running are live, the rest final) and run kinds, spelled once.
+export const STATUSES = ["queued", "running", "succeeded", "diverged", "failed", "cancelled", "pruned"];
+export const FINAL_STATUSES = new Set(STATUSES.slice(2));
+export const KINDS = { linear_regression: "linear regression", mlp_classifier: "MLP classifier",
+  mlp_regressor: "MLP regressor" };
+
+/** Return true for the Keras kinds (their hyperparameters: layers, optimizer, snapshots...). */
+export function isMlp(kind) {
+  return kind === "mlp_classifier" || kind === "mlp_regressor";
+}
 
 export function getKey() {
   try {
@@ -107,6 +116,13 @@ export async function api(path, options = {}) {
     Object.defineProperty(data, "etag", { value: res.headers.get("ETag"), enumerable: false });
   }
   return data;
+}
+
+/** GET a binary body (a PNG or GIF plot) with the key; an <img> cannot send the header. */
+export async function apiBlob(path, params, signal) {
+  const res = await fetch(apiUrl(path, params), { headers: authHeaders(), signal });
+  if (!res.ok) throw await errorFrom(res);
+  return res.blob();
 }
 
 /** GET a text body (CSV) with the key. */

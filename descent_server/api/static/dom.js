@@ -1,5 +1,7 @@
 // Small DOM helpers shared by the views.
 
+import { KINDS } from "./api.js";
+
 /** Create an element: h("button", {type: "button", onclick: fn}, "text", child...). */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -60,7 +62,7 @@ export function showError(box, err) {
 }
 
 export function kindLabel(kind) {
-  return kind === "mlp_classifier" ? "MLP classifier" : kind === "linear_regression" ? "linear regression" : kind;
+  return KINDS[kind] || kind;
 }
 
 export function runTitle(run) {

@@ -1,6 +1,6 @@
 // The home view: the form that submits a run or a sweep, and the runs list.
 
-import { api, FINAL_STATUSES } from "./api.js";
+import { api, FINAL_STATUSES, STATUSES } from "./api.js";
 import { builtinDatasets, normalizeDataset, uploadedDatasets } from "./datasets.js";
 import { h, isAbort, kindLabel, showError, sleep, statusBadge, when } from "./dom.js";
 import { buildForm } from "./runform.js";
@@ -16,7 +16,7 @@ export function renderHome(main, signal) {
 function buildRunsList(box, signal) {
   const error = h("div", { class: "banner error", role: "alert", hidden: true });
   const filter = h("select", { id: "status-filter" },
-    ["all", "queued", "running", "succeeded", "diverged", "failed", "cancelled"].map((s) =>
+    ["all", ...STATUSES].map((s) =>
       h("option", { value: s === "all" ? "" : s }, s)));
   const body = h("tbody");
   const table = h("table", { id: "runs-table", class: "runs" },

@@ -7,6 +7,8 @@ import { RunFeed } from "./live.js";
 import { LiveStats } from "./livestats.js";
 import { Visuals } from "./visuals.js";
 
+const METRICS = ["loss", "val_loss", "accuracy", "val_accuracy", "mae", "val_mae"];
+
 export function renderRun(main, runId, signal) {
   const ui = {
     title: h("h1", { id: "run-title" }, "Run"),
@@ -116,8 +118,8 @@ function header(ui, feed) {
 
   const last = feed.history[feed.history.length - 1] || {};
   const m = { ...(run.metrics || {}) };
-  for (const k of ["loss", "val_loss", "accuracy", "val_accuracy"]) if (last[k] != null) m[k] = last[k];
-  ui.metrics.replaceChildren(...["loss", "val_loss", "accuracy", "val_accuracy"]
+  for (const k of METRICS) if (last[k] != null) m[k] = last[k];
+  ui.metrics.replaceChildren(...METRICS
     .filter((k) => m[k] !== undefined && m[k] !== null)
     .flatMap((k) => [h("dt", {}, k), h("dd", { id: `metric-${k}` }, fmtNum(m[k]))]));
   if (m.loss === null && run.error) ui.metrics.append(h("dt", {}, "loss"), h("dd", {}, "not finite"));

@@ -1,13 +1,15 @@
 // The "new run" form: dataset (builtin or CSV upload), kind, features/target, hyperparameters,
 // and an optional learning-rate sweep. Submits POST v1/runs or POST v1/sweeps.
 
-import { api, randomKey } from "./api.js";
+import { api, isMlp, KINDS, randomKey } from "./api.js";
 import { h, isAbort, showError } from "./dom.js";
 
 const DEFAULTS = {
   linear_regression: { learning_rate: 0.01, epochs: 300, batch_size: "" },
   mlp_classifier: { learning_rate: 0.01, epochs: 20, batch_size: 32 },
+  mlp_regressor: { learning_rate: 0.01, epochs: 20, batch_size: 32 },
 };
+const KIND_ORDER = ["mlp_classifier", "mlp_regressor", "linear_regression"];
 
 function field(label, input, hint) {
   return h("div", { class: "field" },
@@ -29,7 +31,7 @@ export function buildForm(box, signal, deps) {
     dataset: h("select", { id: "dataset", name: "dataset", required: true }),
     file: h("input", { id: "csv-file", type: "file", accept: ".csv,text/csv" }),
     upload: h("button", { type: "button", id: "upload-button" }, "Upload CSV"),
-    kind: select("kind", [["mlp_classifier", "MLP classifier"], ["linear_regression", "Linear regression"]], "mlp_classifier"),
+    kind: select("kind", KIND_ORDER.map((k) => [k, KINDS[k][0].toUpperCase() + KINDS[k].slice(1)]), "mlp_classifier"),
     features: h("div", { id: "features", class: "checks", role: "group", "aria-labelledby": "features-label" }),
     target: h("select", { id: "target", name: "target" }),
     name: h("input", { id: "run-name", name: "run-name", type: "text", maxlength: "200" }),
@@ -87,7 +89,7 @@ export function buildForm(box, signal, deps) {
     els.epochs.value = String(d.epochs);
     els.batch.value = String(d.batch_size);
     regression.hidden = els.kind.value !== "linear_regression";
-    mlp.hidden = els.kind.value !== "mlp_classifier";
+    mlp.hidden = !isMlp(els.kind.value);
   };
 
   const showColumns = () => {
@@ -211,7 +213,7 @@ export function buildForm(box, signal, deps) {
       return;
     }
     // An MLP's learning rate is nested in its optimizer; the grid reaches it by a dotted name.
-    const key = els.kind.value === "mlp_classifier" ? "optimizer.learning_rate" : "learning_rate";
+    const key = isMlp(els.kind.value) ? "optimizer.learning_rate" : "learning_rate";
     submit("v1/sweeps", { run: request(), grid: { [key]: rates } }, els.submitSweep);
   });
 }

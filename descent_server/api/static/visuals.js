@@ -1,9 +1,9 @@
 // The run view's charts and the epoch scrubber. Everything is drawn from JSON in the browser,
 // so charts update with each epoch that arrives.
 
-import { api } from "./api.js";
+import { api, apiBlob, isMlp } from "./api.js";
 import { boundaryChart } from "./boundary.js";
-import { ChartBox } from "./chartbox.js";
+import { ChartBox, download } from "./chartbox.js";
 import { fitChart, fmt, PALETTE } from "./charts.js";
 import { datasetColumns } from "./datasets.js";
 import { h, isAbort } from "./dom.js";
@@ -54,9 +54,14 @@ export class Visuals {
     this.signal = signal;
     this.onError = onError;
     this.runPath = `v1/runs/${encodeURIComponent(run.id)}`;
-    this.mlp = run.kind === "mlp_classifier";
-    this.boundary = this.mlp && (run.features || []).length === 2;
-    this.oneFeature = !this.mlp && (run.features || []).length === 1;
+    const nFeatures = (run.features || []).length;
+    this.mlp = isMlp(run.kind);
+    this.regressor = run.kind === "mlp_regressor";
+    this.boundary = run.kind === "mlp_classifier" && nFeatures === 2;
+    this.fitFilm = this.regressor && nFeatures === 1; // the server draws its fit.png / fit.gif
+    this.oneFeature = !this.mlp && nFeatures === 1;
+    // A classifier's second chart is its accuracy, a regressor's its mean absolute error.
+    this.scoreKeys = this.regressor ? ["mae", "val_mae"] : ["accuracy", "val_accuracy"];
     this.follow = true;
     this.playing = null;
     this.snap = { epochs: [] };
@@ -72,10 +77,13 @@ export class Visuals {
     this.lossCanvas = this.loss.canvas;
     const panels = [panel("Loss", this.loss.el)];
     if (this.mlp) {
-      this.acc = box("accuracy-chart", "Accuracy per epoch", "accuracy");
+      this.acc = this.regressor
+        ? box("mae-chart", "Mean absolute error per epoch", "mae")
+        : box("accuracy-chart", "Accuracy per epoch", "accuracy");
       this.norms = box("norms-chart", "Weight norm per layer and epoch", "weight-norms");
       this.grads = box("grads-chart", "Gradient norm per layer and epoch", "grad-norms");
-      panels.push(panel("Accuracy", this.acc.el), panel("Layer weight norms", this.norms.el),
+      panels.push(panel(this.regressor ? "Mean absolute error" : "Accuracy", this.acc.el),
+        panel("Layer weight norms", this.norms.el),
         panel("Layer gradient norms", this.grads.el));
     } else {
       // One panel per parameter: a and b differ by orders of magnitude, so each gets its own axis.
@@ -99,15 +107,23 @@ export class Visuals {
     if (this.boundary) {
       this.boundaryCanvas = canvas("boundary-canvas", "Decision regions and data");
       visual.push(panel("Decision boundary", scrubber, this.boundaryCanvas));
+    } else if (this.fitFilm) {
+      this.fitImage = h("img", { id: "fit-image", class: "plot", width: "600", height: "360",
+        alt: "Fitted curve and data: no snapshot yet" });
+      const gif = h("button", { type: "button", id: "fit-gif", class: "tool" }, "Download fit.gif");
+      gif.addEventListener("click", () => apiBlob(`${this.runPath}/plots/fit.gif`, {}, this.signal)
+        .then((blob) => download(blob, file("fit.gif")))
+        .catch((err) => isAbort(err) || this.onError(err)));
+      visual.push(panel("Fit", scrubber, this.fitImage, h("div", { class: "actions" }, gif)));
     } else if (this.oneFeature) {
       this.fitCanvas = canvas("fit-chart", "Data and fitted line");
       this.contourCanvas = canvas("contour-chart", "Loss surface contour with the descent path");
       visual.push(panel("Fit", scrubber, this.fitCanvas), panel("Loss surface and descent path", this.contourCanvas));
     } else {
       visual.push(panel("Epochs", scrubber,
-        h("p", { class: "muted" }, this.mlp
-          ? "Decision boundaries are drawn for exactly two features."
-          : "The fit line and loss surface are drawn for one feature.")));
+        h("p", { class: "muted" }, this.regressor ? "The fitted curve is drawn for one feature."
+          : this.mlp ? "Decision boundaries are drawn for exactly two features."
+            : "The fit line and loss surface are drawn for one feature.")));
     }
     container.replaceChildren(h("div", { class: "chart-grid" }, ...visual, ...panels));
 
@@ -116,6 +132,7 @@ export class Visuals {
     signal.addEventListener("abort", () => {
       this.resize.disconnect();
       this.stopPlay();
+      if (this.fitUrl) URL.revokeObjectURL(this.fitUrl);
     });
     this.loadStatic();
   }
@@ -186,7 +203,13 @@ export class Visuals {
   }
 
   frames() {
-    return this.boundary ? this.snap.epochs : this.feed.history.map((r) => r.epoch);
+    if (this.boundary) return this.snap.epochs;
+    const epochs = this.feed.history.map((r) => r.epoch);
+    if (!this.fitFilm) return epochs;
+    // Fit snapshots: every `snapshots.every` epochs, and the last one once the run is final.
+    const every = this.feed.run.hyperparameters?.snapshots?.every || 1;
+    const last = this.feed.final ? epochs[epochs.length - 1] : null;
+    return epochs.filter((e) => e % every === 0 || e === last);
   }
 
   selectedEpoch() {
@@ -256,17 +279,40 @@ export class Visuals {
       ? `Loss over ${history.length} epochs; latest ${fmt(last.loss)}` : "Loss: no epochs yet");
 
     if (this.mlp) {
-      this.acc.draw([
-        { name: "accuracy", color: PALETTE[0], points: history.map((r) => [r.epoch, r.accuracy]) },
-        { name: "val_accuracy", color: PALETTE[1], dashed: true, points: history.map((r) => [r.epoch, r.val_accuracy]) },
-      ], { ...common, legend: true });
+      this.acc.draw(this.scoreKeys.map((k, i) => ({
+        name: k, color: PALETTE[i], dashed: i > 0, points: history.map((r) => [r.epoch, r[k]]) })),
+      { ...common, legend: true });
       this.norms.draw(normSeries(history, "weight_norms"), { ...common, legend: true });
       this.grads.draw(normSeries(history, "grad_norms"), { ...common, legend: true, empty: "No gradient norms yet" });
     } else {
       this.drawParams(history, epoch);
     }
     if (this.boundary) this.drawBoundary(epoch);
+    if (this.fitFilm) this.drawFit(epoch);
     if (this.oneFeature) this.drawRegression(history, epoch);
+  }
+
+  /** Show the server's fit.png at `epoch`: one request at a time, the latest wish wins. */
+  drawFit(epoch) {
+    if (epoch === null || this.fitBusy || epoch === this.fitShown || epoch === this.fitFailed) return;
+    this.fitBusy = true;
+    apiBlob(`${this.runPath}/plots/fit.png`, { epoch, width: 600, height: 360 }, this.signal)
+      .then((blob) => {
+        if (this.fitUrl) URL.revokeObjectURL(this.fitUrl);
+        this.fitUrl = URL.createObjectURL(blob);
+        this.fitImage.src = this.fitUrl;
+        this.fitShown = epoch;
+        this.fitImage.dataset.epoch = String(epoch);
+        this.fitImage.alt = `Fitted curve ${epoch === 0 ? "before training (epoch 0)" : `after epoch ${epoch}`}, with the data`;
+      })
+      .catch((err) => {
+        this.fitFailed = epoch;
+        if (!isAbort(err)) this.onError(err);
+      })
+      .finally(() => {
+        this.fitBusy = false;
+        if (!this.signal.aborted && this.selectedEpoch() !== this.fitShown) this.schedule();
+      });
   }
 
   drawParams(history, epoch) {

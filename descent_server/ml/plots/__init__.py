@@ -16,6 +16,7 @@ from descent_server.ml.plots.curves import (
     params_plot,
     sweep_loss_plot,
 )
+from descent_server.ml.plots.mlp_fit import fit_title, mlp_fit_gif, mlp_fit_plot
 from descent_server.ml.plots.regression import SurfaceLike, contour_plot, fit_plot, surface_plot
 
 __all__ = [
@@ -27,7 +28,10 @@ __all__ = [
     "contour_plot",
     "divergence_label",
     "fit_plot",
+    "fit_title",
     "loss_plot",
+    "mlp_fit_gif",
+    "mlp_fit_plot",
     "params_plot",
     "surface_plot",
     "sweep_loss_plot",

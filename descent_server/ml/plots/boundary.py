@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,8 +12,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
-from PIL import Image
 
+from descent_server.ml.plots._gif import encode_gif
 from descent_server.ml.plots._render import (
     fit_axes,
     floats,
@@ -192,7 +191,10 @@ def boundary_gif(
         alpha = layer[..., 3:4].astype(np.float32) / 255.0
         blended = layer[..., :3] * alpha + base * (1.0 - alpha)
         frames.append(np.round(blended).astype(np.uint8))
-    return _encode_gif(frames, palette, duration_ms)
+    # Every region and point colour goes into the shared palette, so a class that only
+    # appears late still gets its exact colour.
+    points = np.round(class_colors(len(classes)) * 255).astype(np.uint8)
+    return encode_gif(frames, np.vstack([palette, points]), duration_ms)
 
 
 class _Span:
@@ -220,47 +222,3 @@ def _pixel_index(
     # Display y grows upwards, buffer rows downwards; grid row 0 is the lowest x2.
     r0, r1, rows = span(height - y1, height - y0, grid_shape[0])
     return _Span(r0, r1, rows[::-1]), _Span(c0, c1, cols)
-
-
-def _encode_gif(frames: list[np.ndarray], regions: np.ndarray, duration_ms: int) -> bytes:
-    """Encode RGB frames as a looping GIF with one shared palette (no colour flicker)."""
-    # The shared palette is built from a few frames plus every region and point colour,
-    # so a class that only appears late still gets its exact colour.
-    sample = [frames[0], frames[-1]]
-    swatch = np.zeros((4, frames[0].shape[1], 3), dtype=np.uint8)
-    points = np.round(class_colors(regions.shape[0] - 1) * 255).astype(np.uint8)
-    colors = np.vstack([regions, points])
-    swatch[:] = colors[np.arange(frames[0].shape[1]) % colors.shape[0]]
-    reference = Image.fromarray(np.vstack([*sample, swatch])).quantize(
-        256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
-    )
-    images = [
-        Image.fromarray(f).quantize(palette=reference, dither=Image.Dither.NONE) for f in frames
-    ]
-    _keep_duplicates(images, reference)
-    durations = [duration_ms] * len(images)
-    durations[-1] = duration_ms * 4  # linger on the final state before looping
-    buf = io.BytesIO()
-    images[0].save(
-        buf, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0
-    )
-    return buf.getvalue()
-
-
-def _keep_duplicates(images: list[Image.Image], reference: Image.Image) -> None:
-    """Make each frame differ from the one before, so Pillow writes one frame per snapshot.
-
-    Pillow folds a frame identical to its predecessor into it (e.g. a tiny canvas whose
-    title is cut off); a corner pixel nudged to its nearest other palette colour prevents it.
-    """
-    colors = np.array(reference.getpalette() or [0, 0, 0], dtype=float).reshape(-1, 3)
-    previous: np.ndarray | None = None
-    for image in images:
-        index = np.asarray(image)
-        if previous is not None and np.array_equal(index, previous):
-            here = int(index[0, 0])
-            distance = ((colors - colors[here]) ** 2).sum(axis=1)
-            distance[here] = np.inf
-            image.putpixel((0, 0), int(np.argmin(distance)))
-            index = np.asarray(image)
-        previous = index

@@ -5,8 +5,9 @@ See README.md for the course walkthrough; `descent --help` for the command line.
 
 from ._async_client import AsyncClient
 from ._async_resources import AsyncRun, AsyncSweep
-from ._base import FINAL_STATUSES, Event, __version__
+from ._base import Event, __version__
 from ._client import Client
+from ._domain import FINAL_STATUSES, LIVE_STATUSES, Kind, Status
 from ._exceptions import (
     APIError,
     BadRequest,
@@ -37,6 +38,7 @@ from ._run import Run, Sweep
 
 __all__ = [
     "FINAL_STATUSES",
+    "LIVE_STATUSES",
     "APIError",
     "AsyncClient",
     "AsyncRun",
@@ -48,6 +50,7 @@ __all__ = [
     "Conflict",
     "Dataset",
     "DescentError",
+    "Kind",
     "Event",
     "LossSurface",
     "NotFound",
@@ -60,6 +63,7 @@ __all__ = [
     "RunArgs",
     "ServerError",
     "ServiceUnavailable",
+    "Status",
     "Snapshots",
     "Sweep",
     "TransportError",

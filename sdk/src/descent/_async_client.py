@@ -14,13 +14,13 @@ from ._base import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     DEFAULT_WAIT_RETRY_S,
-    FINAL_STATUSES,
     BaseClient,
     Event,
     Op,
     Request,
     SSEDecoder,
 )
+from ._domain import is_final
 from ._exceptions import TransportError, error_for
 from ._models import BuiltinDataset, Dataset
 
@@ -98,7 +98,8 @@ class AsyncClient(BaseClient):
             while True:
                 request = op.send(await self.send(request))
         except StopIteration as done:
-            return done.value
+            value: T = done.value
+            return value
 
     async def stream_events(
         self,
@@ -136,7 +137,7 @@ class AsyncClient(BaseClient):
                             if event.id is not None:
                                 last_event_id = event.id
                             yield event
-                            if event.event == "status" and _final(event.data):
+                            if event.event == "status" and is_final(event.data):
                                 return
             except httpx.TransportError as exc:
                 if failures >= self.max_retries:
@@ -189,7 +190,3 @@ class AsyncDatasets:
 
 def _stream(path: str) -> Request:
     return Request("GET", path)
-
-
-def _final(run: Any) -> bool:
-    return isinstance(run, Mapping) and run.get("status") in FINAL_STATUSES

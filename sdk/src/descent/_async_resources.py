@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _ops as ops
-from ._base import FINAL_STATUSES, Event
+from ._base import Event
+from ._domain import Kind, Status, is_final
 from ._exceptions import DescentError, ServerError, TransportError
 from ._models import (
     LossSurface,
@@ -192,7 +193,7 @@ class AsyncRuns:
     async def create(
         self,
         *,
-        kind: str,
+        kind: Kind | str,
         dataset: Any,
         features: Sequence[str] | str,
         target: str,
@@ -213,7 +214,11 @@ class AsyncRuns:
         return self._wrap(await self._client.execute(ops.get(f"/v1/runs/{run_id}")))
 
     async def list(
-        self, *, status: str | None = None, kind: str | None = None, limit: int | None = None
+        self,
+        *,
+        status: Status | str | None = None,
+        kind: Kind | str | None = None,
+        limit: int | None = None,
     ) -> list[AsyncRun]:
         """List your runs, newest first."""
         op = ops.paginate("/v1/runs", {"status": status, "kind": kind}, limit)
@@ -268,7 +273,7 @@ class AsyncRuns:
         bar = RunProgress(data, enabled=progress)
         try:
             async with asyncio.timeout(timeout):
-                if not _final(data):
+                if not is_final(data):
                     try:
                         async for event in self.events(run_id, epochs=False):
                             if event.event == "status":
@@ -277,7 +282,7 @@ class AsyncRuns:
                                 bar.status(data)
                     except (TransportError, ServerError):
                         pass  # no stream (a restart, a proxy): poll instead
-                while not _final(data):
+                while not is_final(data):
                     await asyncio.sleep(poll_interval)
                     data = await _fetch(self._client, f"/v1/runs/{run_id}", waiter)
                     bar.status(data)
@@ -312,7 +317,8 @@ class AsyncRuns:
     async def snapshot(self, run_id: str, epoch: int) -> Grid:
         """Return the grid of predicted class indices at `epoch`."""
         data = await self._client.execute(ops.get(f"/v1/runs/{run_id}/snapshots/{epoch}"))
-        return data["grid"]
+        grid: Grid = data["grid"]
+        return grid
 
     async def loss_surface(self, run_id: str) -> LossSurface:
         """Return the regression's loss over a grid of (a, b)."""
@@ -393,7 +399,3 @@ async def _fetch(client: AsyncClient, path: str, waiter: Waiter) -> Any:
 
 def _retry_for(client: AsyncClient, retry_for: float | None) -> float:
     return float(client.wait_retry_s if retry_for is None else retry_for)
-
-
-def _final(run: Any) -> bool:
-    return isinstance(run, Mapping) and run.get("status") in FINAL_STATUSES

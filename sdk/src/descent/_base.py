@@ -22,7 +22,6 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 3
 # How long wait() keeps trying through an API restart or outage before it gives up.
 DEFAULT_WAIT_RETRY_S = 120.0
-FINAL_STATUSES = frozenset({"succeeded", "diverged", "failed", "cancelled"})
 RETRY_STATUSES = frozenset({429, 503})
 # What wait() rides out for wait_retry_s: a restarting API or a proxy in front of one.
 OUTAGE_STATUSES = frozenset({502, 503, 504})

@@ -17,6 +17,7 @@ from typing import Any
 
 from ._cli_parser import build_parser
 from ._client import Client
+from ._domain import Status
 from ._exceptions import (
     APIError,
     DescentError,
@@ -30,7 +31,7 @@ from ._models import Dataset, Plot
 from ._run import Run, Sweep
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_AUTH, EXIT_SERVER = range(6)
-METRIC_COLUMNS = ["loss", "val_loss", "accuracy", "val_accuracy"]
+METRIC_COLUMNS = ["loss", "val_loss", "accuracy", "val_accuracy", "mae", "val_mae"]
 
 
 def main(argv: Sequence[str] | None = None, *, client: Client | None = None) -> int:
@@ -267,8 +268,8 @@ def cmd_runs_history(client: Client, args: argparse.Namespace) -> int:
 def _table(rows: list[dict[str, Any]]) -> str:
     """Return history rows as a table of the columns this run has (kind-specific)."""
     # A regression has loss and its parameters (a, b or bias, weights); a classifier has
-    # accuracies and no per-epoch parameters unless weights="full" (too big for a table:
-    # --json or --csv carry them).
+    # accuracies, an mlp_regressor mae and val_mae, and no per-epoch parameters unless
+    # weights="full" (too big for a table: --json or --csv carry them).
     metrics = [c for c in METRIC_COLUMNS if any(r.get(c) is not None for r in rows)]
     params = [
         name
@@ -346,7 +347,7 @@ def _watch_sweep(client: Client, sweep_id: str, args: argparse.Namespace) -> int
     progress = not args.no_progress and not getattr(args, "json", False)
     sweep = client.sweeps.wait(sweep_id, progress=progress, timeout=args.wait_timeout)
     emit(args, sweep.raw, describe_sweep(sweep))
-    return EXIT_OK if sweep.status == "succeeded" else EXIT_RUN_FAILED
+    return EXIT_OK if sweep.status == Status.SUCCEEDED else EXIT_RUN_FAILED
 
 
 def cmd_sweeps_get(client: Client, args: argparse.Namespace) -> int:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from ._cli_kinds import help_text, kinds
+from ._cli_kinds import help_text
+from ._domain import Kind, Status
 
 S = argparse.SUPPRESS
 PREDICT_EXAMPLE = "descent runs predict RUN_ID '[[0.5, 1.0]]'"
+KINDS = [kind.value for kind in Kind]
+STATUSES = [status.value for status in Status]
 
 
 def _common() -> argparse.ArgumentParser:
@@ -22,7 +25,7 @@ def _common() -> argparse.ArgumentParser:
 
 
 def _run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kind", required=True, choices=kinds())
+    parser.add_argument("--kind", required=True, choices=KINDS)
     parser.add_argument("--dataset", required=True, help="dataset id or builtin:NAME")
     parser.add_argument("--features", required=True, help="comma separated, e.g. x1,x2")
     parser.add_argument("--target", required=True)
@@ -101,8 +104,8 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     _watch_options(p)
     command(runs, "get", "show a run").add_argument("id")
     p = command(runs, "list", "list your runs")
-    p.add_argument("--status")
-    p.add_argument("--kind")
+    p.add_argument("--status", choices=STATUSES)
+    p.add_argument("--kind", choices=KINDS)
     p.add_argument("--limit", type=int)
     p = command(runs, "history", "print a run's history")
     p.add_argument("id")
@@ -111,8 +114,8 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
     p = command(runs, "plot", "save a plot (loss, params, fit, surface, contour, boundary)")
     p.add_argument("id")
-    p.add_argument("name", help="plot name; boundary.gif for the animation")
-    p.add_argument("--epoch", type=int)
+    p.add_argument("name", help="plot name; boundary.gif or fit.gif (mlp_regressor) animate")
+    p.add_argument("--epoch", type=int, help="boundary, fit (mlp_regressor): that snapshot")
     p.add_argument("--x", type=float, help="fit: mark the prediction at x")
     p.add_argument("--log", action="store_true", help="loss: log scale")
     p.add_argument("--width", type=int)

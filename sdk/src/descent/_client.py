@@ -13,13 +13,13 @@ from ._base import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     DEFAULT_WAIT_RETRY_S,
-    FINAL_STATUSES,
     BaseClient,
     Event,
     Op,
     Request,
     SSEDecoder,
 )
+from ._domain import is_final
 from ._exceptions import TransportError, WaitTimeout, error_for
 from ._models import BuiltinDataset, Dataset
 from ._resources import Runs, Sweeps
@@ -105,7 +105,8 @@ class Client(BaseClient):
             while True:
                 request = op.send(self.send(request))
         except StopIteration as done:
-            return done.value
+            value: T = done.value
+            return value
 
     def stream_events(
         self,
@@ -146,7 +147,7 @@ class Client(BaseClient):
                             if event.id is not None:
                                 last_event_id = event.id
                             yield event
-                            if event.event == "status" and _final(event.data):
+                            if event.event == "status" and is_final(event.data):
                                 return
             except httpx.TransportError as exc:
                 if deadline is not None and time.monotonic() >= deadline:
@@ -204,7 +205,3 @@ class Datasets:
 
 def _stream(path: str) -> Request:
     return Request("GET", path)
-
-
-def _final(run: Any) -> bool:
-    return isinstance(run, Mapping) and run.get("status") in FINAL_STATUSES

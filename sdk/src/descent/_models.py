@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypedDict
 
-from ._base import FINAL_STATUSES
+from ._domain import FINAL_STATUSES, LIVE_STATUSES, Status
 
 __all__ = [
     "BuiltinDataset",
@@ -180,7 +180,7 @@ class RunFields:
 
     @property
     def done(self) -> bool:
-        """True once the status is final (succeeded, diverged, failed, cancelled)."""
+        """True once the status is final (anything but queued or running)."""
         return self.status in FINAL_STATUSES
 
     @property
@@ -199,7 +199,7 @@ class RunFields:
     @property
     def succeeded(self) -> bool:
         """True when the run finished normally."""
-        return self.status == "succeeded"
+        return self.status == Status.SUCCEEDED
 
 
 @dataclass(repr=False)
@@ -216,10 +216,8 @@ class SweepFields:
     def done(self) -> bool:
         """True once every run of the sweep is final."""
         runs = self.raw.get("runs") or []
-        return all(r.get("status") in FINAL_STATUSES for r in runs) and self.status not in {
-            "queued",
-            "running",
-        }
+        final = all(r.get("status") in FINAL_STATUSES for r in runs)
+        return final and self.status not in LIVE_STATUSES
 
     @property
     def url(self) -> str:
@@ -239,8 +237,8 @@ class SweepFields:
 
 
 def key_metric(metrics: dict[str, Any]) -> str:
-    """Return " val_accuracy=0.97" / " loss=1.2e+03": the metric that says how a run does."""
-    for name in ("val_accuracy", "accuracy", "val_loss", "loss"):
+    """Return " val_accuracy=0.97" / " val_mae=1.3" / " loss=1.2e+03": how a run does."""
+    for name in ("val_accuracy", "accuracy", "val_mae", "mae", "val_loss", "loss"):
         value = metrics.get(name)
         if isinstance(value, (int, float)):
             return f" {name}={value:.4g}"
@@ -332,8 +330,9 @@ def history_table(rows: list[dict[str, Any]], as_frame: bool | None) -> Any:
         frame = pd.DataFrame(columns=["loss", "recorded_at"])
         return frame.astype({"recorded_at": "datetime64[ns, UTC]"})
     frame = pd.json_normalize(rows, sep=".").set_index("epoch")
-    # A regression has no val_loss/accuracy, an MLP no params: drop what the kind never
-    # fills, so the frame shows the run's own metrics (loss stays, even when diverged).
+    # A regression has no val_loss/accuracy, an MLP no params, only an mlp_regressor has
+    # mae/val_mae: drop what the kind never fills, so the frame shows the run's own metrics
+    # (loss stays, even when diverged).
     keep = ("loss", "recorded_at")  # recorded_at stays too: NaT for epochs of older servers
     empty = [c for c in frame.columns if c not in keep and not frame[c].map(_filled).any()]
     frame = frame.drop(columns=empty)

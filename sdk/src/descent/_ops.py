@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ._base import Op, Request, jsonable
+from ._domain import Kind
 from ._exceptions import NotFound
 
 RUN_FIELDS = ("kind", "dataset_id", "features", "target", "name", "device")
@@ -20,6 +21,12 @@ def call(request: Request) -> Op[Any]:
     if response.status_code == 204 or not response.content:
         return None
     return response.json()
+
+
+def call_object(request: Request) -> Op[dict[str, Any]]:
+    """Send one request whose answer is a JSON object (a Run, a Dataset, a Sweep)."""
+    body: dict[str, Any] = yield from call(request)
+    return body
 
 
 def get(path: str, params: Mapping[str, Any] | None = None) -> Op[Any]:
@@ -58,7 +65,7 @@ def upload_dataset(
     headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
     if isinstance(source, Mapping):
         body = {"name": name or "data", "columns": jsonable(source)}
-        return (yield from call(Request("POST", "/v1/datasets", json=body, headers=headers)))
+        return (yield from call_object(Request("POST", "/v1/datasets", json=body, headers=headers)))
     if isinstance(source, (str, Path)):
         path = Path(source)
         content, filename = path.read_bytes(), path.name
@@ -76,7 +83,7 @@ def upload_dataset(
         data={"name": name} if name else None,
         headers=headers,
     )
-    return (yield from call(request))
+    return (yield from call_object(request))
 
 
 def builtins() -> Op[list[dict[str, Any]]]:
@@ -101,7 +108,7 @@ def builtin(name: str) -> Op[dict[str, Any]]:
 
 def run_request(
     *,
-    kind: str,
+    kind: Kind | str,
     dataset: Any,
     features: Sequence[str] | str,
     target: str,
@@ -115,7 +122,7 @@ def run_request(
         features = [f.strip() for f in features.split(",") if f.strip()]
     dataset_id = getattr(dataset, "id", dataset)
     body: dict[str, Any] = {
-        "kind": kind,
+        "kind": str(kind),
         "dataset_id": dataset_id,
         "features": list(features),
         "target": target,
@@ -138,12 +145,12 @@ def as_run_request(spec: Mapping[str, Any]) -> dict[str, Any]:
 def create_run(body: Mapping[str, Any], idempotency_key: str | None) -> Op[dict[str, Any]]:
     """Submit a run; the Idempotency-Key (generated if absent) makes retrying safe."""
     headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
-    return (yield from call(Request("POST", "/v1/runs", json=dict(body), headers=headers)))
+    return (yield from call_object(Request("POST", "/v1/runs", json=dict(body), headers=headers)))
 
 
 def cancel_run(run_id: str) -> Op[dict[str, Any]]:
     """Ask a run to stop; cancelling twice is harmless, so it may be retried."""
-    return (yield from call(Request("POST", f"/v1/runs/{run_id}/cancel", idempotent=True)))
+    return (yield from call_object(Request("POST", f"/v1/runs/{run_id}/cancel", idempotent=True)))
 
 
 def history(run_id: str, max_points: int | None = None) -> Op[list[dict[str, Any]]]:
@@ -165,7 +172,7 @@ def predict(run_id: str, inputs: Any) -> Op[dict[str, Any]]:
     """Predict with the run's latest parameters (a pure computation: safe to retry)."""
     body = {"inputs": jsonable(inputs)}
     request = Request("POST", f"/v1/runs/{run_id}/predict", json=body, idempotent=True)
-    return (yield from call(request))
+    return (yield from call_object(request))
 
 
 def plot_path(prefix: str, name: str) -> str:
@@ -182,12 +189,14 @@ def create_sweep(
         body["name"] = name
     # Not retried: API.md promises Idempotency-Key only for runs (and datasets).
     request = Request("POST", "/v1/sweeps", json=body, idempotent=False)
-    return (yield from call(request))
+    return (yield from call_object(request))
 
 
 def cancel_sweep(sweep_id: str) -> Op[dict[str, Any]]:
     """Cancel every unfinished run of a sweep."""
-    return (yield from call(Request("POST", f"/v1/sweeps/{sweep_id}/cancel", idempotent=True)))
+    return (
+        yield from call_object(Request("POST", f"/v1/sweeps/{sweep_id}/cancel", idempotent=True))
+    )
 
 
 def _clean(params: Mapping[str, Any] | None) -> dict[str, Any]:

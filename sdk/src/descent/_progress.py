@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._base import FINAL_STATUSES
+from ._domain import FINAL_STATUSES
 
 
 class RunProgress:

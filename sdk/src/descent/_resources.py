@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _ops as ops
-from ._base import FINAL_STATUSES, Event, Request
+from ._base import Event, Request
+from ._domain import Kind, Status, is_final
 from ._exceptions import DescentError, ServerError, TransportError, WaitTimeout
 from ._models import (
     LossSurface,
@@ -41,7 +42,7 @@ class Runs:
     def create(
         self,
         *,
-        kind: str,
+        kind: Kind | str,
         dataset: Any,
         features: Sequence[str] | str,
         target: str,
@@ -62,7 +63,11 @@ class Runs:
         return self._wrap(self._client.execute(ops.get(f"/v1/runs/{run_id}")))
 
     def list(
-        self, *, status: str | None = None, kind: str | None = None, limit: int | None = None
+        self,
+        *,
+        status: Status | str | None = None,
+        kind: Kind | str | None = None,
+        limit: int | None = None,
     ) -> list[Run]:
         """List your runs, newest first (all pages, or the first `limit`)."""
         params = {"status": status, "kind": kind}
@@ -127,7 +132,7 @@ class Runs:
         data = self._fetch(run_id, waiter)
         bar = RunProgress(data, enabled=progress)
         try:
-            if not _final(data):
+            if not is_final(data):
                 try:
                     for event in self.events(run_id, epochs=False, timeout=waiter.remaining()):
                         if event.event == "status":
@@ -167,7 +172,7 @@ class Runs:
         poll_interval: float,
     ) -> dict[str, Any]:
         etag: str | None = None
-        while not _final(data):
+        while not is_final(data):
             waiter.check()
             headers = {"If-None-Match": etag} if etag else {}
             request = Request("GET", f"/v1/runs/{run_id}", headers=headers, accept=(304,))
@@ -183,7 +188,7 @@ class Runs:
                 data, etag = response.json(), response.headers.get("ETag")
                 waiter.seen(data)
                 bar.status(data)
-                if _final(data):
+                if is_final(data):
                     break
             time.sleep(poll_interval)
         return data
@@ -212,7 +217,8 @@ class Runs:
 
     def snapshot(self, run_id: str, epoch: int) -> Grid:
         """Return the grid of predicted class indices at `epoch` (x2 rows, x1 columns)."""
-        return self._client.execute(ops.get(f"/v1/runs/{run_id}/snapshots/{epoch}"))["grid"]
+        grid: Grid = self._client.execute(ops.get(f"/v1/runs/{run_id}/snapshots/{epoch}"))["grid"]
+        return grid
 
     def loss_surface(self, run_id: str) -> LossSurface:
         """Return the regression's loss over a grid of (a, b)."""
@@ -296,7 +302,3 @@ class Sweeps:
 
 def _retry_for(client: Any, retry_for: float | None) -> float:
     return float(client.wait_retry_s if retry_for is None else retry_for)
-
-
-def _final(run: Any) -> bool:
-    return isinstance(run, Mapping) and run.get("status") in FINAL_STATUSES

@@ -3,6 +3,7 @@
 It is the reference the fast engine is tested against and the baseline it is benchmarked
 against, so it shares only bookkeeping with `regression` (config, normalisation, batch
 order, result assembly), never the arithmetic of a step or of the loss.
+It lives beside the benchmarks, not in the package: only tests and benchmarks use it.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
-from descent_server.ml.linear import check_data
+from descent_server.ml.checks import check_targets
 from descent_server.ml.regression import (
-    Normalizer,
     RegressionConfig,
     RegressionResult,
     Status,
     build_result,
     epoch_order,
     epoch_seed_base,
+    feature_normalizer,
     initial_params,
 )
 
@@ -29,8 +30,8 @@ def train_regression_reference(
     X: ArrayLike, y: ArrayLike, config: RegressionConfig
 ) -> RegressionResult:
     """Fit y ≈ X·w + b like train_regression, recomputing everything from the rows per epoch."""
-    features, target = check_data(X, y)
-    norm = Normalizer.fit(features, config.normalize)
+    features, target = check_targets(X, y)
+    norm = feature_normalizer(features, config.normalize)
     if norm is not None:
         features = norm.apply(features)
     w, b = initial_params(config, features.shape[1], norm)

@@ -2,7 +2,7 @@
 
 Two ways a committed run loses its message: the API dies between the commit and the
 enqueue, or the broker is flushed. Either way the row says `queued` and the broker holds
-nothing; the sweeper inside the worker notices and sends the run again.
+nothing; lease recovery inside the worker notices and sends the run again.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def commit_without_enqueue(stack: Stack) -> str:
     return doomed[0]
 
 
-def test_the_sweeper_runs_committed_runs_whose_message_never_arrived(
+def test_lease_recovery_runs_committed_runs_whose_message_never_arrived(
     stack: Stack, private_redis: PrivateRedis
 ) -> None:
     broker = private_redis.client(0)
@@ -50,7 +50,7 @@ def test_the_sweeper_runs_committed_runs_whose_message_never_arrived(
     runs = [*flushed, never_sent]
     assert [stack.run(run_id)["status"] for run_id in runs] == ["queued"] * 3
 
-    with stack.worker("sweeping", requeue_after_s="1"):
+    with stack.worker("recovering", requeue_after_s="1"):
         for run_id in runs:
             stack.wait(run_id)
     stack.assert_complete(never_sent, epochs=300)
