@@ -38,7 +38,12 @@ def create_app() -> FastAPI:
     app = FastAPI(
         title="descent",
         version="1.0",
-        description="Training as a service: watch gradient descent and MLPs learn.",
+        description=(
+            "Training as a service: watch gradient descent and MLPs learn. Every model kind "
+            "has its own request schema (`LinearRegressionRun`, `MLPClassifierRun`, "
+            "`MLPRegressorRun`) with defaults, bounds and an example. The contract in words, "
+            "with errors, events and limits: `docs/api.md` in the descent repository."
+        ),
         default_response_class=JSONResponse,
         docs_url=None,  # served by routes/docs.py from our own files
         redoc_url=None,

@@ -168,7 +168,16 @@ def test_readme_walkthrough_runs_as_written(dev_server: str, tmp_path: Path) -> 
     assert streamed == list(range(21))
     mlp = by_key(values, "metrics")[-1]
     assert mlp["status"] == "succeeded" and mlp["metrics"]["val_accuracy"] >= 0.9
-    assert by_key(values, "predictions")[-1]["predictions"] == [0, 1, 2]
+    assert by_key(values, "predictions")[1]["predictions"] == [0, 1, 2]
+
+    # 5. The curve: a misplaced learning rate gets its right name, then a sine is learnt.
+    hint = by_key(values, "loc")[0]
+    assert hint["msg"].endswith("hyperparameters.optimizer.learning_rate")
+    curve = by_key(values, "val_mae")[0]
+    assert curve["status"] == "succeeded" and curve["val_mae"] < 0.1
+    assert by_key(values, "predictions")[2]["predictions"] == [1, -1]
+    with Image.open(work / "fit-curve.gif") as film:
+        assert film.format == "GIF" and film.n_frames == 11
 
     for name in PICTURES:
         with Image.open(work / name) as image:

@@ -119,7 +119,7 @@ class KindAdapter:
         model: type[RunSpec] = create_model(
             name,
             __base__=RunSpec,
-            __doc__=f"A {self.kind} run: {self.title}",
+            __doc__=f"A {self.kind} run: {self.title} (docs/api.md, Kinds).",
             kind=(tag, Field(description="the model kind")),
             hyperparameters=(
                 self.hyperparameters,
