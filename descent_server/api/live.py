@@ -187,5 +187,5 @@ async def stream_run(
 
 
 def _dumps(value: Any) -> str:
-    # orjson writes NaN and Infinity as null, as API.md requires.
+    # orjson writes NaN and Infinity as null, as docs/api.md says.
     return orjson.dumps(value).decode()

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from descent_server.domain import Status
 from descent_server.ml import keras_backend as kb
 from descent_server.ml.checks import check_labels, check_targets
 from descent_server.ml.keras_backend import device_info
@@ -72,7 +73,7 @@ REGRESSOR_METRICS = ("loss", "val_loss", "mae", "val_mae")
 class MLPResult:
     """What training produced: status, final model, the recorded history and where it ran."""
 
-    status: str  # "succeeded" | "diverged" | "cancelled"
+    status: Status  # succeeded, diverged or cancelled
     model: MLPModel  # the weights of the last recorded (finite) epoch
     keras_model: Any
     history: list[EpochRecord]
@@ -234,7 +235,7 @@ def train_mlp(
         kernels, biases = initial_model.kernels, initial_model.biases
     else:  # the very first record (epoch 0) was not finite
         raise InvalidData("the model's loss was not finite at the start of training")
-    if recorder.status == "diverged" or recorder.mid_epoch:  # back to the last recorded epoch
+    if recorder.status == Status.DIVERGED or recorder.mid_epoch:  # back to the last recorded epoch
         model.set_weights(_interleave(kernels, biases))
     last = recorder.history[-1] if recorder.history else None
     device, backend = device_info()

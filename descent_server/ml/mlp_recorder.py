@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from descent_server.domain import Status
 from descent_server.ml import keras_backend as kb
 from descent_server.ml.backprop import (
     Network,
@@ -66,7 +67,7 @@ class Recorder:
         self.score = "mae" if config.regression else "accuracy"
         self.history: list[EpochRecord] = []
         self.weights: tuple[list[np.ndarray], list[np.ndarray]] | None = None
-        self.status = "succeeded"
+        self.status = Status.SUCCEEDED
         self.mid_epoch = False  # cancelled inside an epoch: that partial epoch is not recorded
         self.seconds = {"record": 0.0, "snapshot": 0.0}
 
@@ -88,7 +89,7 @@ class Recorder:
         else:
             loss, score = logs.get("loss"), logs.get(self.score)
         if not self._sane(loss) or not all(np.all(np.isfinite(w)) for w in weights):
-            self.status = "diverged"  # the history ends at the last sane epoch
+            self.status = Status.DIVERGED  # the history ends at the last sane epoch
             return True
         net = Network([w.astype(np.float64) for w in kernels],
                       [b.astype(np.float64) for b in biases],
@@ -116,7 +117,7 @@ class Recorder:
         if self.on_model is not None:
             self.on_model(epoch, self.make_model(kernels, biases, epoch))  # with its state
         if self.should_stop is not None and self.should_stop():
-            self.status = "cancelled"
+            self.status = Status.CANCELLED
             return True
         return False
 
@@ -206,7 +207,7 @@ def keras_callback(
                 return
             self.checked = now
             if should_stop():
-                recorder.status, recorder.mid_epoch = "cancelled", True
+                recorder.status, recorder.mid_epoch = Status.CANCELLED, True
                 self.model.stop_training = True
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:

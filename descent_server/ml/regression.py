@@ -1,6 +1,6 @@
 """Linear regression by gradient descent, as the course teaches it, fast enough for production.
 
-History convention (API.md): row k holds the parameters after k updates and the MSE at
+History convention (docs/api.md): row k holds the parameters after k updates and the MSE at
 those parameters; row 0 is the initial state. (The notebook's own `loss_history[k]` is the
 loss before update k, i.e. one row behind; its final parameters are the same.)
 
@@ -32,6 +32,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
+from descent_server.domain import Status
 from descent_server.ml.checks import check_targets
 from descent_server.ml.linear import (
     finite_or_none,
@@ -45,7 +46,6 @@ from descent_server.ml.quadratic import Quadratic
 from descent_server.ml.types import EpochRecord, InvalidData, OnEpoch, ShouldStop
 
 Gradient = Literal["course", "exact"]
-Status = Literal["succeeded", "diverged", "cancelled"]
 # advance(epoch, w, b) -> (w, b, loss): one epoch of updates, then the loss at the new params.
 Advance = Callable[[int, Any, float], tuple[Any, float, float]]
 CHECK_ROWS = 4096  # mini-batch epochs check should_stop about every this many rows
@@ -255,19 +255,19 @@ def _descend(
     if on_epoch is not None:
         on_epoch(epoch_record(config.start_epoch, w, b, loss, norm))
     bound = config.divergence_factor * loss if loss > 0 else math.inf
-    status: Status = "succeeded" if math.isfinite(loss) else "diverged"
+    status = Status.SUCCEEDED if math.isfinite(loss) else Status.DIVERGED
     epoch = config.start_epoch
-    while status == "succeeded" and epoch < config.epochs:
+    while status == Status.SUCCEEDED and epoch < config.epochs:
         if should_stop is not None and should_stop():
-            status = "cancelled"
+            status = Status.CANCELLED
             break
         try:
             w, b, loss = advance(epoch + 1, w, b)
         except _Stopped:  # mid-epoch: the epochs recorded so far stand
-            status = "cancelled"
+            status = Status.CANCELLED
             break
         if not math.isfinite(loss):
-            status = "diverged"
+            status = Status.DIVERGED
             break
         epoch += 1
         weights.append(w)
@@ -276,7 +276,7 @@ def _descend(
         if on_epoch is not None:
             on_epoch(epoch_record(epoch, w, b, loss, norm))
         if loss > bound:
-            status = "diverged"
+            status = Status.DIVERGED
     return build_result(status, config.start_epoch, weights, biases, losses, norm)
 
 

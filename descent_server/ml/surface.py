@@ -36,7 +36,7 @@ class Surface:
     grid_optimum: dict[str, float]  # best grid pair {"a", "b", "loss"}
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the loss-surface JSON of API.md (non-finite numbers as null)."""
+        """Return the loss-surface JSON of docs/api.md (non-finite numbers as null)."""
         return {
             "a": self.a.tolist(),
             "b": self.b.tolist(),
@@ -103,7 +103,7 @@ def surface_from_spec(
     spec: Mapping[str, Any] | None = None,
     include: Iterable[tuple[float, float]] | None = None,
 ) -> Surface:
-    """Return the surface for API.md's `loss_surface` hyperparameter, or the default grid."""
+    """Return the surface for the `loss_surface` hyperparameter, or the default grid."""
     if spec is None:
         a, b = default_axes(x, y, include=include)
     else:

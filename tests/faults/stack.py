@@ -25,11 +25,12 @@ from sqlalchemy.orm import sessionmaker
 
 from descent_server.db.migrate import upgrade
 from descent_server.db.session import make_engine
+from descent_server.domain import FINAL_STATUSES
 from descent_server.services import keys
 from tests.faults.servers import ApiServer, PrivatePostgres, clean_env
 from tests.helpers.processes import WorkerProcess, worker_command
 
-FINAL = {"succeeded", "diverged", "failed", "cancelled"}
+FINAL = FINAL_STATUSES
 WAIT_S = 150.0  # generous: the machine has 2 cores and runs other suites at the same time
 
 # Mini-batch regression: 6000 rows in batches of 6 is 1000 updates per epoch, so 300 epochs
