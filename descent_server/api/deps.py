@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the session, the caller (owner), enqueue, broker ping, submit limits.
+"""FastAPI dependencies: session, caller (owner), enqueue, broker ping, submit limits, strict query.
 
 The one API module that reaches into workers (enqueue, broker ping), so routes and services
 get them as plain functions and tests can override them.
@@ -7,10 +7,11 @@ get them as plain functions and tests can override them.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -18,6 +19,7 @@ from descent_server.api import auth
 from descent_server.api.schemas.common import NO_CONTROL_CHARS
 from descent_server.db.session import session_factory
 from descent_server.services import ratelimit
+from descent_server.services.errors import InvalidInput
 from descent_server.services.health import BrokerPing
 from descent_server.services.keys import Caller
 from descent_server.services.runs import Enqueue
@@ -102,3 +104,32 @@ IdempotencyKey = Annotated[
         description="Replays with the same key and body return the first result.",
     ),
 ]
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    """Return the query parameter names a route (or a dependency) declares, its own included."""
+    names = {field.alias for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+_known_query: dict[int, frozenset[str]] = {}
+
+
+async def reject_unknown_query(request: Request) -> None:
+    """Refuse a query parameter the route does not declare (422 at ["query", name]).
+
+    A filter the server does not know must not silently return the unfiltered list. Add it as
+    `dependencies=[Depends(reject_unknown_query)]`; the known names come from the route itself.
+    """
+    route: Any = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known = _known_query.get(id(route))
+    if known is None:
+        known = _known_query[id(route)] = frozenset(_query_names(dependant))
+    for name in request.query_params:
+        if name not in known:
+            raise InvalidInput.at(["query", name], f"unknown query parameter {name!r}")

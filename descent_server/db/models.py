@@ -12,12 +12,16 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from descent_server.domain import Status
 
 
 def utcnow() -> datetime:
@@ -47,14 +51,17 @@ class ApiKey(Base):
 
 class Dataset(Base):
     __tablename__ = "dataset"
-    __table_args__ = (UniqueConstraint("owner", "idempotency_key"),)
+    __table_args__ = (
+        UniqueConstraint("owner", "idempotency_key"),
+        Index("ix_dataset_owner_sha256", "owner", "sha256"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     owner: Mapped[str] = mapped_column(String(200), index=True)
     name: Mapped[str] = mapped_column(String(200))
     n_rows: Mapped[int] = mapped_column(Integer)
     columns: Mapped[list[Any]] = mapped_column(JSON)  # [{"name","dtype","min","max","n_unique"}]
-    sha256: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))  # (owner, sha256) indexed: upload dedupe
     content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # npz, see codec
     # len(content): what the owner's dataset quota counts.
     size_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
@@ -70,7 +77,11 @@ class Sweep(Base):
     owner: Mapped[str] = mapped_column(String(200), index=True)
     name: Mapped[str | None] = mapped_column(String(200), default=None)
     request: Mapped[dict[str, Any]] = mapped_column(JSON)  # the base run request
+    # The axes searched (name -> list of values or a distribution), of either strategy.
     grid: Mapped[dict[str, Any]] = mapped_column(JSON)
+    strategy: Mapped[str] = mapped_column(String(16), default="grid", server_default="grid")
+    seed: Mapped[int | None] = mapped_column(BigInteger, default=None)  # a random sweep's
+    early_stop: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -83,8 +94,10 @@ class Run(Base):
     owner: Mapped[str] = mapped_column(String(200), index=True)
     name: Mapped[str | None] = mapped_column(String(200), default=None)
     kind: Mapped[str] = mapped_column(String(32))  # linear_regression | mlp_classifier
-    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=Status.QUEUED, index=True)
     dataset_id: Mapped[str] = mapped_column(String(64), index=True)  # uuid or "builtin:NAME"
+    # The dataset's name at submit (a builtin's NAME): shown beside the id without a join.
+    dataset_name: Mapped[str | None] = mapped_column(String(200), default=None)
     features: Mapped[list[Any]] = mapped_column(JSON)
     target: Mapped[str] = mapped_column(String(200))
     hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSON)  # every value, defaults in
@@ -107,12 +120,34 @@ class Run(Base):
     sweep_id: Mapped[str | None] = mapped_column(
         ForeignKey("sweep.id", ondelete="CASCADE"), default=None, index=True
     )
+    # The values its sweep gave it ({dotted name: value}); null outside a sweep.
+    swept: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # Set by the owner (PATCH): each tag 1-50 printable characters, at most 20 of them.
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
+    notes: Mapped[str | None] = mapped_column(Text, default=None)
+    # The run this one was cloned from (no foreign key: deleting the parent keeps the clone).
+    parent_run_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
+    # finished_at - started_at, stored at finish so the list can sort by it; null while live.
+    duration_s: Mapped[float | None] = mapped_column(Float, default=None)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
     request_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     enqueued_at: Mapped[datetime | None] = mapped_column(default=None)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class PruneDecision(Base):
+    """Whether a sweep's early stopping stopped a run at one rung: made once, then read back."""
+
+    __tablename__ = "prune_decision"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), primary_key=True)
+    rung: Mapped[int] = mapped_column(Integer, primary_key=True)  # the epoch decided at
+    value: Mapped[float | None] = mapped_column(Float, default=None)  # its metric there
+    stop: Mapped[bool] = mapped_column(Boolean)
+    peers: Mapped[int] = mapped_column(Integer)  # how many values it was compared with
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Epoch(Base):

@@ -18,6 +18,22 @@ def get(session: Session, *, dataset_id: str, owner: str, content: bool = False)
     return session.scalars(query).first()
 
 
+def name_of(session: Session, *, dataset_id: str, owner: str) -> str | None:
+    """Return the name of the owner's dataset, or None."""
+    query = select(Dataset.name).where(Dataset.id == dataset_id, Dataset.owner == owner)
+    return session.scalars(query).first()
+
+
+def by_sha256(session: Session, *, owner: str, sha256: str) -> Dataset | None:
+    """Return the owner's oldest dataset with these contents (sha256 of the columns), or None."""
+    query = (
+        select(Dataset)
+        .where(Dataset.owner == owner, Dataset.sha256 == sha256)
+        .order_by(Dataset.created_at, Dataset.id)
+    )
+    return session.scalars(query).first()
+
+
 def by_idempotency_key(session: Session, *, owner: str, key: str) -> Dataset | None:
     """Return the owner's dataset created with this Idempotency-Key, or None."""
     query = select(Dataset).where(Dataset.owner == owner, Dataset.idempotency_key == key)

@@ -46,6 +46,13 @@ def db_now(session: Session, offset_s: float = 0.0) -> ColumnElement[Any]:
     return func.now() + timedelta(seconds=offset_s)  # timestamptz, the server's clock
 
 
+def duration_s(session: Session) -> ColumnElement[Any]:
+    """Return SQL for the seconds from the run's started_at to now (null if it never started)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return (func.julianday("now") - func.julianday(Run.started_at)) * 86400.0
+    return func.extract("epoch", func.now() - Run.started_at)
+
+
 def _stale(session: Session, timeout_s: float) -> ColumnElement[bool]:
     """True for a heartbeat older than `timeout_s` by the database's clock (or none at all)."""
     return or_(Run.heartbeat_at.is_(None), Run.heartbeat_at < db_now(session, -timeout_s))
@@ -98,7 +105,12 @@ def claim(
 def _close(
     session: Session, where: Any, now: Any, status: Status = Status.FAILED, error: Any = None
 ) -> list[str]:
-    values: dict[str, Any] = {"status": status, "finished_at": now, "version": Run.version + 1}
+    values: dict[str, Any] = {
+        "status": status,
+        "finished_at": now,
+        "duration_s": duration_s(session),
+        "version": Run.version + 1,
+    }
     if error is not None:
         values["error"] = error
     rows = session.execute(
@@ -153,6 +165,7 @@ def finish(
         result=result,
         error=error,
         finished_at=now,
+        duration_s=duration_s(session),
         heartbeat_at=now,
         version=Run.version + 1,
     )

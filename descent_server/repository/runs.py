@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, cast, exists, func, literal_column, select, update
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from descent_server.db.models import Artifact, Epoch, Run, Snapshot, utcnow
 from descent_server.domain import FINAL_STATUSES, LIVE_STATUSES, Status
-from descent_server.repository.pages import keyset, page
+from descent_server.repository import run_order
+from descent_server.repository.pages import page
+from descent_server.repository.run_order import RunOrder
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """What the run list keeps: every given condition must hold (tags: all of them)."""
+
+    status: str | None = None
+    kind: str | None = None
+    dataset_id: str | None = None
+    sweep_id: str | None = None
+    tags: Sequence[str] = ()
+    q: str | None = None  # a case-insensitive substring of the name
+    created_after: datetime | None = None
+    created_before: datetime | None = None
 
 
 def get(session: Session, *, run_id: str, owner: str) -> Run | None:
@@ -28,16 +50,64 @@ def list_page(
     owner: str,
     limit: int,
     cursor: str | None,
-    status: str | None = None,
-    kind: str | None = None,
+    where: RunFilter | None = None,
+    order: RunOrder | None = None,
 ) -> tuple[list[Run], str | None]:
-    """Return one page of the owner's runs, newest first, filtered, and the next cursor."""
-    query = select(Run).where(Run.owner == owner)
-    if status:
-        query = query.where(Run.status == status)
-    if kind:
-        query = query.where(Run.kind == kind)
-    return page(list(session.scalars(keyset(query, Run, cursor, limit))), limit)
+    """Return one page of the owner's runs, filtered and sorted, and the next cursor.
+
+    Newest first by default; raises BadCursor for a cursor made for another sort.
+    """
+    order = order or RunOrder.parse(run_order.DEFAULT_SORT)
+    query = select(Run).where(Run.owner == owner, *_conditions(session, where or RunFilter()))
+    rows, more = page(list(session.scalars(run_order.ordered(query, order, cursor, limit))), limit)
+    return rows, (run_order.encode(order, rows[-1]) if more else None)
+
+
+def _conditions(session: Session, where: RunFilter) -> list[ColumnElement[bool]]:
+    """Return the SQL conditions of a filter."""
+    found: list[ColumnElement[bool]] = []
+    for column, value in (
+        (Run.status, where.status), (Run.kind, where.kind),
+        (Run.dataset_id, where.dataset_id), (Run.sweep_id, where.sweep_id),
+    ):  # fmt: skip
+        if value is not None:
+            found.append(column == value)
+    found.extend(_has_tag(session, tag) for tag in dict.fromkeys(where.tags))
+    if where.q:
+        found.append(Run.name.icontains(where.q, autoescape=True))
+    if where.created_after is not None:
+        found.append(Run.created_at > _utc(where.created_after))
+    if where.created_before is not None:
+        found.append(Run.created_at < _utc(where.created_before))
+    return found
+
+
+def _has_tag(session: Session, tag: str) -> ColumnElement[bool]:
+    """True for runs whose tags include `tag` (JSON containment on either backend)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(Run.tags, JSONB).contains([tag])
+    values = func.json_each(Run.tags).table_valued("value")
+    return exists(select(literal_column("1")).select_from(values).where(values.c.value == tag))
+
+
+def _utc(moment: datetime) -> datetime:
+    """A moment as UTC (a time without a zone is taken as UTC), as created_at is stored."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def of_owner(session: Session, *, owner: str, run_ids: Sequence[str]) -> list[Run]:
+    """Return the owner's runs among `run_ids`, in any order (others' and missing: left out)."""
+    return list(session.scalars(select(Run).where(Run.owner == owner, Run.id.in_(run_ids))))
+
+
+def update_metadata(session: Session, *, run_id: str, values: dict[str, Any]) -> None:
+    """Set name, tags or notes of a run and bump its version (the service commits)."""
+    session.execute(
+        update(Run)
+        .where(Run.id == run_id)
+        .values(**values, version=Run.version + 1)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def in_sweep(session: Session, *, sweep_id: str) -> list[Run]:

@@ -37,14 +37,23 @@ def upload_limits() -> Limits:
 
 
 def create_from_csv(
-    *, session: Session, owner: str, name: str | None, data: bytes, idempotency_key: str | None
+    *,
+    session: Session,
+    owner: str,
+    name: str | None,
+    data: bytes,
+    idempotency_key: str | None,
+    dedupe: bool = True,
 ) -> tuple[Dataset, bool]:
-    """Parse and store an uploaded CSV; return (dataset, created): False on a replay."""
+    """Parse and store an uploaded CSV; return (dataset, created): False on a replay.
+
+    With `dedupe`, contents identical to one of the owner's datasets return that dataset.
+    """
     if len(data) > get_settings().max_upload_bytes:
         raise TooLarge(f"upload larger than {get_settings().max_upload_bytes} bytes")
     quotas.check_dataset_room(session=session, owner=owner)  # before the costly parse
     columns = parse_csv(data, limits=upload_limits())
-    return _create(session, owner, name or "dataset", columns, idempotency_key)
+    return _create(session, owner, name or "dataset", columns, idempotency_key, dedupe)
 
 
 def create_from_json(
@@ -54,11 +63,12 @@ def create_from_json(
     name: str,
     columns: Mapping[str, Sequence[Any]],
     idempotency_key: str | None,
+    dedupe: bool = True,
 ) -> tuple[Dataset, bool]:
     """Check and store JSON columns; return (dataset, created) like `create_from_csv`."""
     quotas.check_dataset_room(session=session, owner=owner)
     parsed = parse_json_columns(columns, limits=upload_limits())
-    return _create(session, owner, name, parsed, idempotency_key)
+    return _create(session, owner, name, parsed, idempotency_key, dedupe)
 
 
 def describe_columns(columns: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
@@ -86,6 +96,13 @@ def get(*, session: Session, dataset_id: str, owner: str) -> Dataset:
     if dataset is None:
         raise NotFound(f"dataset {dataset_id} not found")
     return dataset
+
+
+def dataset_name(*, session: Session, dataset_id: str, owner: str) -> str | None:
+    """Return the name shown beside a dataset id: a builtin's NAME, or the stored name."""
+    if dataset_id.startswith(BUILTIN_PREFIX):
+        return dataset_id.removeprefix(BUILTIN_PREFIX)
+    return repo.name_of(session, dataset_id=dataset_id, owner=owner)
 
 
 def list_page(
@@ -172,8 +189,12 @@ def _create(
     name: str,
     columns: dict[str, np.ndarray],
     idempotency_key: str | None,
+    dedupe: bool,
 ) -> tuple[Dataset, bool]:
-    """Store parsed columns once per Idempotency-Key; a replay with other content is a Conflict."""
+    """Store parsed columns once per Idempotency-Key; a replay with other content is a Conflict.
+
+    With `dedupe`, the owner's dataset with the same contents (sha256) is returned instead.
+    """
     sha256 = dataset_codec.fingerprint(columns)
     request_hash = hashlib.sha256(f"{name}\0{sha256}".encode()).hexdigest()
 
@@ -181,6 +202,8 @@ def _create(
         return repo.by_idempotency_key(session, owner=owner, key=key)
 
     existing = idempotency.replay(find=find, key=idempotency_key, digest=request_hash)
+    if existing is None and dedupe:
+        existing = repo.by_sha256(session, owner=owner, sha256=sha256)
     if existing is not None:
         return existing, False
     dataset = Dataset(

@@ -1,4 +1,5 @@
-"""Runs: submit (validated, idempotent, routed, enqueued after commit), read, cancel, delete."""
+"""Runs: submit (validated, idempotent, routed, enqueued after commit), read, list, edit,
+clone, cancel, delete."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -15,7 +17,10 @@ from descent_server.domain import FINAL_STATUSES, Status
 from descent_server.repository import quotas as quotas_repo
 from descent_server.repository import runs as repo
 from descent_server.repository.pages import BadCursor
-from descent_server.services import cost, idempotency, kinds, quotas
+from descent_server.repository.run_order import BadSort, RunOrder
+from descent_server.repository.runs import RunFilter
+from descent_server.services import cost, dotted, idempotency, kinds, quotas
+from descent_server.services.datasets import dataset_name
 from descent_server.services.errors import Conflict, InvalidInput, NotFound, RateLimited
 from descent_server.services.kinds.base import RunSpec
 from descent_server.services.training_data import TrainingData
@@ -87,6 +92,7 @@ def prepare(
         kind=adapter.kind,
         status=Status.QUEUED,
         dataset_id=request.dataset_id,
+        dataset_name=dataset_name(session=session, dataset_id=request.dataset_id, owner=owner),
         features=list(request.features),
         target=request.target,
         hyperparameters=prepared.hyperparameters,
@@ -125,16 +131,72 @@ def list_page(
     owner: str,
     limit: int,
     cursor: str | None,
-    status: str | None,
-    kind: str | None,
+    where: RunFilter,
+    sort: str,
 ) -> tuple[list[Run], str | None]:
-    """Return one page of the owner's runs (filtered) and the next cursor."""
+    """Return one page of the owner's runs, filtered and sorted, and the next cursor."""
+    try:
+        order = RunOrder.parse(sort)
+    except BadSort as exc:
+        raise InvalidInput.at(["query", "sort"], str(exc)) from None
     try:
         return repo.list_page(
-            session, owner=owner, limit=limit, cursor=cursor, status=status, kind=kind
+            session, owner=owner, limit=limit, cursor=cursor, where=where, order=order
         )
-    except BadCursor:
-        raise InvalidInput.at(["query", "cursor"], "invalid cursor") from None
+    except BadCursor as exc:
+        raise InvalidInput.at(["query", "cursor"], str(exc)) from None
+
+
+def update(*, session: Session, run_id: str, owner: str, changes: Mapping[str, Any]) -> Run:
+    """Set the name, tags or notes of the owner's run (any status); the version moves."""
+    run = get(session=session, run_id=run_id, owner=owner)
+    if changes:
+        repo.update_metadata(session, run_id=run.id, values=dict(changes))
+        session.commit()
+        session.refresh(run)
+    return run
+
+
+def clone(
+    *,
+    session: Session,
+    owner: str,
+    run_id: str,
+    name: str | None,
+    overrides: Mapping[str, Any],
+    dataset_id: str | None,
+    enqueue: Enqueue,
+) -> Run:
+    """Submit a copy of the owner's run with some hyperparameters (dotted names) changed.
+
+    The merged request goes through every check a submit does (typed validation, cost,
+    capacity) and the new run records its parent.
+    """
+    parent = get(session=session, run_id=run_id, owner=owner)
+    for key in overrides:
+        if not all(key.split(".")):
+            raise InvalidInput.at(["body", "hyperparameters", key], "an empty part in the name")
+    raw = {
+        "kind": parent.kind,
+        "dataset_id": dataset_id or parent.dataset_id,
+        "features": parent.features,
+        "target": parent.target,
+        "name": name or _clone_name(parent.name),
+        "device": parent.device_request,
+        "hyperparameters": dotted.with_values(parent.hyperparameters, overrides),
+    }
+    run = prepare(session=session, owner=owner, request=kinds.parse_request(raw, ["body"]))
+    run.parent_run_id = parent.id
+    check_capacity(session=session, owner=owner, n=1, stored_bytes=run.stored_bytes)
+    repo.add(session, run)
+    session.commit()
+    dispatch(run, enqueue)
+    return run
+
+
+def _clone_name(name: str | None) -> str | None:
+    """Name a clone after its parent, so that the two tell apart in a comparison."""
+    return None if name is None else f"{name[:192]} (clone)"
 
 
 def cancel(*, session: Session, run_id: str, owner: str) -> Run:

@@ -24,6 +24,7 @@ from descent_server.db.session import session_scope
 from descent_server.domain import Status
 from descent_server.ml.types import EpochRecord, InvalidData, divergence_message
 from descent_server.repository import history, leases
+from descent_server.services import pruning
 from descent_server.services.errors import DomainError
 from descent_server.services.kinds.mlp import STATE
 from descent_server.settings import Settings, get_settings
@@ -118,10 +119,12 @@ class HistoryWriter:
         self.model: tuple[int, Any] | None = None  # (epoch, MLPModel) not yet written
         self.last_flush = self.last_weights = time.monotonic()
         self.lost = threading.Event()
+        self.epoch = -1  # the last epoch handed over
 
     def on_epoch(self, record: EpochRecord) -> None:
         """Buffer one record (the engines' on_epoch), stamped with the wall-clock time."""
         self.buffer.append(record)
+        self.epoch = max(self.epoch, record.epoch)
         # The time its numbers reached the service: when an engine hands over many epochs
         # at once (the regression's sufficient-statistics loop), they share about one time.
         self.times.append(time.time())
@@ -251,9 +254,11 @@ def _train(
         analysis = adapter.analyze(run["hyperparameters"], data)
         _fenced(db.call(leases.set_analysis, run_id, attempt, analysis))
     writer = HistoryWriter(db, run_id, attempt, settings)
+    pruner = pruning.Watch(db.call, run_id, attempt)  # a sweep's early stopping, if any
 
     def should_stop() -> bool:
-        return watch.should_stop() or writer.lost.is_set()
+        stop = watch.should_stop() or writer.lost.is_set()
+        return stop or pruner.check(writer.epoch, writer.flush)
 
     job = TrainingJob(
         run_id=run_id, attempt=attempt, features=run["features"], target=run["target"],
@@ -276,6 +281,8 @@ def _train(
     if trained.model is not None:
         _fenced(db.call(history.put_artifact, run_id, "model", *trained.model, attempt=attempt))
     error = None
+    if pruner.pruned and trained.status == Status.CANCELLED:
+        return Status.PRUNED, trained.result, None
     if trained.status == Status.DIVERGED:
         error = {"code": "diverged", "message": divergence_message(trained.result["epochs_run"])}
     return trained.status, trained.result, error

@@ -83,8 +83,12 @@ def csv_bytes(rows: int, seed: int) -> bytes:
 
 
 def upload(client: httpx.Client, data: bytes, name: str) -> httpx.Response:
-    """Upload a CSV file as multipart."""
-    return client.post("/v1/datasets", files={"file": (f"{name}.csv", data, "text/csv")})
+    """Upload a CSV file as multipart (a new dataset each time, even for the same contents)."""
+    return client.post(
+        "/v1/datasets",
+        params={"dedupe": "false"},
+        files={"file": (f"{name}.csv", data, "text/csv")},
+    )
 
 
 def statuses(responses: list[httpx.Response]) -> dict[int, int]:

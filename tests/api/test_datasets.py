@@ -51,7 +51,7 @@ def test_json_upload(api) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_list_pages_with_cursor(api) -> None:  # type: ignore[no-untyped-def]
-    ids = [upload(api, CSV, name=f"d{i}").json()["id"] for i in range(5)]
+    ids = [upload(api, CSV + f"{i},0,a\n".encode(), name=f"d{i}").json()["id"] for i in range(5)]
     seen, cursor = [], None
     while True:
         params = {"limit": 2} | ({"cursor": cursor} if cursor else {})

@@ -209,11 +209,13 @@ def test_mlp_plots(api) -> None:  # type: ignore[no-untyped-def]
     assert (
         api.client.get(f"{url}/boundary.png", params={"epoch": 7}, headers=api.a).status_code == 404
     )
+    also = {"fit": " and one-feature mlp_regressor runs that record snapshots"}
     for name in ("fit", "surface", "contour"):
         r = api.client.get(f"{url}/{name}.png", headers=api.a)
         assert r.status_code == 422 and r.json()["detail"] == [{"loc": ["path", "name"], "msg": (
-            f"{name}.png exists for one-feature linear_regression runs only; "
-            "this run: mlp_classifier, 2 features (loss.png and params.png exist for every run)"
+            f"{name}.png exists for one-feature linear_regression runs{also.get(name, '')} "
+            "only; this run: mlp_classifier, 2 features (loss.png and params.png exist for "
+            "every run)"
         )}]  # fmt: skip
     assert api.client.get("/v1/runs/nope/plots/fit.png", headers=api.a).status_code == 404
 

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from descent_server.api.deps import IdempotencyKey, OwnerDep, SessionDep
+from descent_server.api.deps import IdempotencyKey, OwnerDep, SessionDep, reject_unknown_query
 from descent_server.api.errors import validation_detail
 from descent_server.api.rate_limits import RateLimit
 from descent_server.api.schemas.common import CONTROL_CHAR_MSG, NAME_MAX, NO_CONTROL_CHARS, PathId
@@ -52,14 +52,25 @@ _UPLOAD_BODY = {
     }
 }
 
+_DEDUPE = (
+    "Contents identical (sha256) to one of your datasets return that dataset (200) "
+    "instead of storing a copy; false stores a new one."
+)
+
 
 @router.post(
     "/datasets",
     status_code=201,
     response_model=DatasetRead,
     openapi_extra=_UPLOAD_BODY,
-    dependencies=[Depends(RateLimit("upload"))],  # before a byte of the body is read
-    responses={200: {"model": DatasetRead, "description": "Idempotent replay"}},
+    # Both before a byte of the body is read.
+    dependencies=[Depends(RateLimit("upload")), Depends(reject_unknown_query)],
+    responses={
+        200: {
+            "model": DatasetRead,
+            "description": "Idempotent replay, or your dataset with the same contents (sha256)",
+        }
+    },
 )
 async def create_dataset(
     request: Request,
@@ -67,26 +78,27 @@ async def create_dataset(
     session: SessionDep,
     owner: OwnerDep,
     idempotency_key: IdempotencyKey = None,
+    dedupe: Annotated[bool, Query(description=_DEDUPE)] = True,
 ) -> Any:
     """Upload a CSV file (multipart `file`, optional `name`) or JSON `{name, columns}`."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         name, data = await _csv_form(request)
         dataset, created = await run_in_threadpool(
             service.create_from_csv, session=session, owner=owner, name=name, data=data,
-            idempotency_key=idempotency_key,
+            idempotency_key=idempotency_key, dedupe=dedupe,
         )  # fmt: skip
     else:
         body = _json_body(await request.body())
         dataset, created = await run_in_threadpool(
             service.create_from_json, session=session, owner=owner, name=body.name,
-            columns=body.columns, idempotency_key=idempotency_key,
+            columns=body.columns, idempotency_key=idempotency_key, dedupe=dedupe,
         )  # fmt: skip
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/v1/datasets/{dataset.id}"
     return DatasetRead.model_validate(dataset)
 
 
-@router.get("/datasets", response_model=DatasetPage)
+@router.get("/datasets", response_model=DatasetPage, dependencies=[Depends(reject_unknown_query)])
 def list_datasets(
     session: SessionDep,
     owner: OwnerDep,

@@ -1,4 +1,4 @@
-"""Sweep endpoints: create, read, cancel, delete, and the pictures comparing the runs."""
+"""Sweep endpoints: create, list, read, cancel, delete, and the pictures comparing the runs."""
 
 from __future__ import annotations
 
@@ -6,13 +6,25 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
-from descent_server.api.deps import CallerDep, EnqueueDep, OwnerDep, SessionDep
+from descent_server.api.deps import (
+    CallerDep,
+    EnqueueDep,
+    OwnerDep,
+    SessionDep,
+    reject_unknown_query,
+)
 from descent_server.api.metrics import RUNS_SUBMITTED
 from descent_server.api.rate_limits import RateLimit
 from descent_server.api.routes.plots import picture_response
 from descent_server.api.schemas.common import PathId
 from descent_server.api.schemas.runs import RunRead
-from descent_server.api.schemas.sweeps import SweepCreate, SweepRead
+from descent_server.api.schemas.sweeps import (
+    SweepCreate,
+    SweepPage,
+    SweepRead,
+    SweepRunRead,
+    SweepStatus,
+)
 from descent_server.db.models import Run, Sweep
 from descent_server.services import ratelimit
 from descent_server.services import sweeps as service
@@ -24,9 +36,12 @@ router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])
 def read(sweep: Sweep, runs: list[Run]) -> SweepRead:
     """Build the response of a sweep and its runs."""
     return SweepRead(
-        id=sweep.id, name=sweep.name, status=service.status(sweep, runs), grid=sweep.grid,  # type: ignore[arg-type]
-        runs=[RunRead.of(r) for r in runs], best_run_id=service.best_run_id(runs),
-        created_at=sweep.created_at,
+        id=sweep.id, name=sweep.name, status=service.status(sweep, runs),  # type: ignore[arg-type]
+        strategy=sweep.strategy, axes=sweep.grid, grid=sweep.grid, seed=sweep.seed,  # type: ignore[arg-type]
+        early_stop=sweep.early_stop,  # type: ignore[arg-type]
+        runs=[SweepRunRead(**dict(RunRead.of(r)), swept=service.swept(sweep, r)) for r in runs],
+        best_run_id=service.best_run_id(runs), counts=service.counts(runs),
+        epochs_saved=service.epochs_saved(runs), created_at=sweep.created_at,
     )  # fmt: skip
 
 
@@ -38,17 +53,36 @@ def create_sweep(
     caller: CallerDep,
     enqueue: EnqueueDep,
 ) -> SweepRead:
-    """Submit one run per combination of `grid` (at most settings.max_sweep_runs)."""
-    n = len(service.combinations(body.grid))
-    ratelimit.take("submit", caller.owner, n)  # each of its runs is a submission
+    """Submit one run per grid combination or random draw (at most settings.max_sweep_runs)."""
+    early_stop = None if body.early_stop is None else body.early_stop.model_dump()
+    plan = service.plan(
+        strategy=body.strategy, axes=body.axes, grid=body.grid, n_runs=body.n_runs,
+        seed=body.seed, early_stop=early_stop,
+    )  # fmt: skip
+    ratelimit.take("submit", caller.owner, len(plan.points))  # each run is a submission
     sweep, runs = service.create(
-        session=session, owner=caller.owner, request=body.run, grid=body.grid,
+        session=session, owner=caller.owner, request=body.run, plan=plan,
         name=body.name, enqueue=enqueue,
     )  # fmt: skip
     for run in runs:
         RUNS_SUBMITTED.labels(run.kind, run.queue).inc()
     response.headers["Location"] = f"/v1/sweeps/{sweep.id}"
     return read(sweep, runs)
+
+
+@router.get("", response_model=SweepPage, dependencies=[Depends(reject_unknown_query)])
+def list_sweeps(
+    session: SessionDep,
+    owner: OwnerDep,
+    status: SweepStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> SweepPage:
+    """List your sweeps with their runs, newest first, optionally by status."""
+    items, next_cursor = service.list_page(
+        session=session, owner=owner, limit=limit, cursor=cursor, status=status
+    )
+    return SweepPage(items=[read(*item) for item in items], next_cursor=next_cursor)
 
 
 @router.get("/{sweep_id}", response_model=SweepRead)
@@ -78,7 +112,7 @@ def delete_sweep(sweep_id: PathId, session: SessionDep, owner: OwnerDep) -> Resp
 )
 async def sweep_plot(
     sweep_id: PathId,
-    name: Literal["loss", "contour"],
+    name: Literal["loss", "contour", "parallel"],
     owner: OwnerDep,
     width: Annotated[int, Query(ge=50, le=2000)] = 800,
     height: Annotated[int, Query(ge=50, le=2000)] = 600,
@@ -86,7 +120,8 @@ async def sweep_plot(
     log: bool | None = None,
     if_none_match: Annotated[str | None, Header(max_length=1000)] = None,
 ) -> Response:
-    """Every run's loss curve (loss) or descent path on one contour (one-feature regression)."""
+    """Every run's loss curve (loss), descent path on one contour (one-feature regression),
+    or swept values and final metric as parallel coordinates (parallel)."""
     options = PlotOptions(width=width, height=height, dpi=dpi, log=log)
     picture = await service.plot(
         sweep_id=sweep_id, owner=owner, name=name, options=options, if_none_match=if_none_match

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_serializer
 
 from descent_server.api.schemas.common import UtcDatetime
 from descent_server.db.models import Run
-from descent_server.domain import Kind, Status
+from descent_server.domain import NO_CONTROL_CHARS, Kind, Name, Status
 from descent_server.services import kinds
 
 # The run request: one schema per kind (its own hyperparameters, defaults, bounds and an
 # example), told apart by `kind`. Built from the kinds registered when the app is made.
 RunCreate = kinds.request_union()
 
-__all__ = ["Kind", "RunCreate", "RunPage", "RunRead", "Status"]
+__all__ = [
+    "Kind", "RunClone", "RunComparison", "RunCreate", "RunPage", "RunRead", "RunUpdate", "Status",
+]  # fmt: skip
+
+TAG_MAX = 50
+TAGS_MAX = 20
+NOTES_MAX = 10_000
+# A tag: 1-50 printable characters.
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=TAG_MAX, pattern=NO_CONTROL_CHARS)]
+# Notes may hold line breaks and tabs, but no other control character.
+Notes = Annotated[
+    str, StringConstraints(max_length=NOTES_MAX, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")
+]
 
 
 class _Reported(BaseModel):
@@ -107,6 +119,11 @@ class RunRead(BaseModel):
     attempt: int
     cancel_requested: bool
     sweep_id: str | None
+    dataset_name: str | None = Field(description="the dataset's name at submit (a builtin's NAME)")
+    tags: list[str]
+    notes: str | None
+    parent_run_id: str | None = Field(description="the run this one was cloned from")
+    duration_s: float | None = Field(description="seconds from start to finish; null while live")
     created_at: UtcDatetime
     started_at: UtcDatetime | None
     finished_at: UtcDatetime | None
@@ -137,6 +154,11 @@ class RunRead(BaseModel):
             attempt=run.attempt,
             cancel_requested=run.cancel_requested,
             sweep_id=run.sweep_id,
+            dataset_name=run.dataset_name,
+            tags=list(run.tags or []),
+            notes=run.notes,
+            parent_run_id=run.parent_run_id,
+            duration_s=run.duration_s,
             created_at=run.created_at,
             started_at=run.started_at,
             finished_at=run.finished_at,
@@ -144,7 +166,57 @@ class RunRead(BaseModel):
 
 
 class RunPage(BaseModel):
-    """One page of runs, newest first."""
+    """One page of runs, in the order asked for (newest first by default)."""
 
     items: list[RunRead]
     next_cursor: str | None = None
+
+
+class RunUpdate(BaseModel):
+    """What the owner may change on a run of any status; fields left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = Field(None, description="null clears the name")
+    tags: list[Tag] | None = Field(
+        None,
+        max_length=TAGS_MAX,
+        description="replaces every tag (duplicates kept once); null or [] removes them",
+    )
+    notes: Notes | None = Field(None, description="free text; null clears it")
+
+    def changes(self) -> dict[str, Any]:
+        """Return the columns to set: only the fields the client sent."""
+        values = self.model_dump(include=self.model_fields_set)
+        if "tags" in values:
+            values["tags"] = list(dict.fromkeys(values["tags"] or []))
+        return values
+
+
+class RunClone(BaseModel):
+    """A copy of a run with some changes; everything else is the parent's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = Field(None, description='default: the parent\'s name + " (clone)"')
+    hyperparameters: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=100,
+        description="overrides of the parent's values; dotted names reach nested ones, e.g. "
+        '{"optimizer.learning_rate": 0.1}',
+    )
+    dataset_id: str | None = Field(
+        None, min_length=1, max_length=64, pattern=NO_CONTROL_CHARS,
+        description="another dataset with the same features and target",
+    )  # fmt: skip
+
+
+class RunComparison(BaseModel):
+    """Runs side by side: what differs between them and their final metrics."""
+
+    runs: list[RunRead]
+    differs: dict[str, list[Any]] = Field(
+        description="each differing hyperparameter (dotted name), kind, dataset_id, features "
+        "or target → its value per run, in the order of `runs`"
+    )
+    metrics: dict[str, list[float | None]] = Field(description="metric → its value per run")

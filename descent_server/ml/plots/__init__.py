@@ -10,6 +10,7 @@ from descent_server.ml.plots.boundary import (
     boundary_title,
     class_colors,
 )
+from descent_server.ml.plots.compare import compare_loss_plot
 from descent_server.ml.plots.curves import (
     divergence_label,
     loss_plot,
@@ -17,6 +18,7 @@ from descent_server.ml.plots.curves import (
     sweep_loss_plot,
 )
 from descent_server.ml.plots.mlp_fit import fit_title, mlp_fit_gif, mlp_fit_plot
+from descent_server.ml.plots.parallel import parallel_plot
 from descent_server.ml.plots.regression import SurfaceLike, contour_plot, fit_plot, surface_plot
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "boundary_plot",
     "boundary_title",
     "class_colors",
+    "compare_loss_plot",
     "contour_plot",
     "divergence_label",
     "fit_plot",
@@ -32,6 +35,7 @@ __all__ = [
     "loss_plot",
     "mlp_fit_gif",
     "mlp_fit_plot",
+    "parallel_plot",
     "params_plot",
     "surface_plot",
     "sweep_loss_plot",
