@@ -63,8 +63,11 @@ export function formatDetail(detail) {
 
 export function apiUrl(path, params) {
   const url = new URL(path.replace(/^\//, ""), document.baseURI);
+  // A list repeats the parameter (?tag=a&tag=b).
   for (const [k, v] of Object.entries(params || {})) {
-    if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, String(v));
+    for (const one of Array.isArray(v) ? v : [v]) {
+      if (one !== undefined && one !== null && one !== "") url.searchParams.append(k, String(one));
+    }
   }
   return url;
 }

@@ -1,9 +1,13 @@
-// Entry point: the API-key form, the hash router (#/, #/runs/ID, #/sweeps/ID) and view lifecycles.
+// Entry point: the API-key form, the hash router (#/, #/runs, #/runs/ID, #/sweeps, #/sweeps/ID,
+// #/compare/ID,ID) and view lifecycles.
 
 import { getKey, onAuthNeeded, setKey } from "./api.js";
+import { renderCompare } from "./compare.js";
 import { renderHome } from "./home.js";
 import { renderRun } from "./run.js";
+import { renderRuns } from "./runs.js";
 import { renderSweep } from "./sweep.js";
+import { renderSweeps } from "./sweeps.js";
 
 const main = document.getElementById("main");
 const banner = document.getElementById("auth-banner");
@@ -45,8 +49,16 @@ function route() {
   const hash = location.hash.replace(/^#\/?/, "");
   const [section, id] = hash.split("/");
   main.replaceChildren();
+  document.title = "descent";
+  for (const link of document.querySelectorAll(".top nav a[data-section]")) {
+    if (link.dataset.section === (section || "home") && !id) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
   if (section === "runs" && id) renderRun(main, decodeURIComponent(id), signal);
+  else if (section === "runs") renderRuns(main, signal);
   else if (section === "sweeps" && id) renderSweep(main, decodeURIComponent(id), signal);
+  else if (section === "sweeps") renderSweeps(main, signal);
+  else if (section === "compare" && id) renderCompare(main, id, signal);
   else renderHome(main, signal);
 }
 

@@ -3,6 +3,7 @@
 import { api, FINAL_STATUSES, STATUSES } from "./api.js";
 import { builtinDatasets, normalizeDataset, uploadedDatasets } from "./datasets.js";
 import { h, isAbort, kindLabel, showError, sleep, statusBadge, when } from "./dom.js";
+import { datasetName, datasetNames, tagChips } from "./runinfo.js";
 import { buildForm } from "./runform.js";
 
 export function renderHome(main, signal) {
@@ -29,18 +30,21 @@ function buildRunsList(box, signal) {
   box.append(
     h("div", { class: "panel-head" },
       h("h2", { id: "runs-title" }, "Runs"),
+      h("a", { href: "#/runs", id: "open-runs-table" }, "Sort, filter and compare →"),
       h("label", { class: "inline" }, "Status ", filter)),
     error, h("div", { class: "table-wrap" }, table), empty, more);
 
   let olderRows = [];
   let cursor = null;
+  let names = new Map();
   const render = (items) => {
-    body.replaceChildren(...[...items, ...olderRows].map(runRow));
+    body.replaceChildren(...[...items, ...olderRows].map((run) => runRow(run, names)));
     empty.hidden = body.children.length > 0;
     table.dataset.loaded = String(body.children.length);
   };
   const load = async () => {
     const page = await api("v1/runs", { params: { limit: 50, status: filter.value }, signal });
+    names = await datasetNames(signal, (page.items || []).map((r) => r.dataset_id));
     if (!olderRows.length) cursor = page.next_cursor;
     more.hidden = !cursor;
     render(page.items || []);
@@ -83,13 +87,13 @@ function buildRunsList(box, signal) {
   })();
 }
 
-function runRow(run) {
+function runRow(run, names) {
   const p = run.progress || {};
   const epochs = p.epochs || 0;
   const epoch = Math.max(0, p.epoch ?? 0);
   return h("tr", { "data-run-id": run.id },
     h("td", {}, h("a", { href: `#/runs/${encodeURIComponent(run.id)}` }, run.name || run.id.slice(0, 8)),
-      h("div", { class: "muted small" }, run.dataset_id,
+      h("div", { class: "muted small", title: run.dataset_id }, datasetName(run, names), " ", tagChips(run.tags),
         run.sweep_id ? [" · ", h("a", { href: `#/sweeps/${encodeURIComponent(run.sweep_id)}` }, "sweep")] : null)),
     h("td", {}, statusBadge(run.status)),
     h("td", { class: "nowrap" },

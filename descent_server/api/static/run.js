@@ -5,6 +5,8 @@ import { api } from "./api.js";
 import { h, isAbort, kindLabel, runTitle, showError, statusBadge, when } from "./dom.js";
 import { RunFeed } from "./live.js";
 import { LiveStats } from "./livestats.js";
+import { datasetName, datasetNames } from "./runinfo.js";
+import { RunMeta } from "./runmeta.js";
 import { Visuals } from "./visuals.js";
 
 const METRICS = ["loss", "val_loss", "accuracy", "val_accuracy", "mae", "val_mae"];
@@ -24,12 +26,14 @@ export function renderRun(main, runId, signal) {
     details: h("div", { class: "details" }),
     charts: h("div", { class: "charts" }),
     stats: new LiveStats(signal),
+    names: new Map(),
   };
+  ui.meta = new RunMeta(runId, signal, (run) => feed.setRun(run));
   main.append(
     h("p", {}, h("a", { href: "#/" }, "← All runs")),
     h("div", { class: "run-head" }, ui.title, ui.status),
     h("div", { class: "run-progress" }, ui.counter, ui.mode, ui.stats.el),
-    ui.runError, ui.pageError, ui.note, ui.metrics, ui.charts, ui.details,
+    ui.meta.el, ui.runError, ui.pageError, ui.note, ui.metrics, ui.charts, ui.details,
     h("div", { class: "actions" }, ui.cancel, ui.remove));
 
   let visuals = null;
@@ -44,6 +48,13 @@ export function renderRun(main, runId, signal) {
     });
   };
   const feed = new RunFeed(runId, signal, (what) => {
+    if (what === "run" && !ui.namesAsked && feed.run) {
+      ui.namesAsked = true;
+      datasetNames(signal, [feed.run.dataset_id]).then((names) => {
+        ui.names = names;
+        refreshHeader();
+      }).catch(() => {}); // the id is shown meanwhile
+    }
     if (what === "run" || what === "final") {
       if (!visuals) visuals = new Visuals(ui.charts, feed, signal, (err) => showError(ui.pageError, err));
       refreshHeader();
@@ -91,6 +102,7 @@ function header(ui, feed) {
   ui.title.textContent = runTitle(run);
   document.title = `${runTitle(run)} · descent`;
   ui.status.replaceChildren(statusBadge(run.status));
+  ui.meta.update(run);
   const epochs = run.progress?.epochs ?? run.hyperparameters?.epochs ?? "?";
   const epoch = Math.max(run.progress?.epoch ?? -1, feed.lastEpoch);
   ui.counter.textContent = epoch >= 0 ? `Epoch ${epoch} / ${epochs}` : `Epoch – / ${epochs}`;
@@ -127,7 +139,8 @@ function header(ui, feed) {
   // Update in place: rebuilding would close a <details> the reader has opened.
   const info = [
     ["Kind", kindLabel(run.kind)],
-    ["Dataset", run.dataset_id],
+    ["Dataset", ui.names.has(run.dataset_id) || run.dataset_name
+      ? `${datasetName(run, ui.names)} (${run.dataset_id})` : run.dataset_id],
     ["Features → target", `${(run.features || []).join(", ")} → ${run.target}`],
     ["Device", [run.device, run.backend].filter(Boolean).join(" · ") || "–"],
     ["Attempt", run.attempt ?? "–"],

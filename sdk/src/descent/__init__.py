@@ -3,8 +3,9 @@
 See README.md for the course walkthrough; `descent --help` for the command line.
 """
 
+from ._across import Comparison, RunList
 from ._async_client import AsyncClient
-from ._async_resources import AsyncRun, AsyncSweep
+from ._async_run import AsyncRun, AsyncSweep
 from ._base import Event, __version__
 from ._client import Client
 from ._domain import FINAL_STATUSES, LIVE_STATUSES, Kind, Status
@@ -47,6 +48,7 @@ __all__ = [
     "BuiltinDataset",
     "Client",
     "Column",
+    "Comparison",
     "Conflict",
     "Dataset",
     "DescentError",
@@ -60,6 +62,7 @@ __all__ = [
     "Progress",
     "RateLimited",
     "Run",
+    "RunList",
     "RunArgs",
     "ServerError",
     "ServiceUnavailable",

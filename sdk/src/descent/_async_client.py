@@ -156,10 +156,18 @@ class AsyncDatasets:
         self._client = client
 
     async def upload(
-        self, source: Any, name: str | None = None, *, idempotency_key: str | None = None
+        self,
+        source: Any,
+        name: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+        dedupe: bool = True,
     ) -> Dataset:
-        """Upload a CSV file path, a pandas DataFrame or a {column: values} dict."""
-        op = ops.upload_dataset(source, name, idempotency_key)
+        """Upload a CSV file path, a pandas DataFrame or a {column: values} dict.
+
+        Contents identical to one of your datasets return that one (`dedupe=False`: a copy).
+        """
+        op = ops.upload_dataset(source, name, idempotency_key, dedupe)
         return Dataset.from_json(await self._client.execute(op))
 
     async def builtins(self) -> list[BuiltinDataset]:

@@ -1,14 +1,16 @@
-"""Runs and sweeps of the AsyncClient: `AsyncRun`, `AsyncSweep` and their resources."""
+"""`client.runs` and `client.sweeps` of the AsyncClient."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _ops as ops
+from ._across import Comparison, RunList, comparison_parts
+from ._async_run import AsyncRun, AsyncSweep
 from ._base import Event
 from ._domain import Kind, Status, is_final
 from ._exceptions import DescentError, ServerError, TransportError
@@ -16,9 +18,7 @@ from ._models import (
     LossSurface,
     Plot,
     Prediction,
-    RunFields,
     Snapshots,
-    SweepFields,
     history_table,
     prediction_from_json,
     snapshots_from_json,
@@ -30,155 +30,6 @@ if TYPE_CHECKING:
     from ._async_client import AsyncClient
 
 Grid = list[list[int]]  # spelled here: inside AsyncRuns, `list` is the method
-
-
-@dataclass(repr=False)
-class AsyncRun(RunFields):
-    """A training run bound to an AsyncClient; its methods are coroutines."""
-
-    _client: AsyncClient | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def client(self) -> AsyncClient:
-        """Return the client this run was fetched with."""
-        if self._client is None:
-            raise RuntimeError("this AsyncRun is not attached to an AsyncClient")
-        return self._client
-
-    async def refresh(self) -> AsyncRun:
-        """Fetch the latest state of the run."""
-        self._update((await self.client.runs.get(self.id)).raw)
-        return self
-
-    async def wait(
-        self,
-        progress: bool = False,
-        timeout: float | None = None,
-        poll_interval: float = 1.0,
-        retry_for: float | None = None,
-    ) -> AsyncRun:
-        """Wait until the run is final; return self."""
-        final = await self.client.runs.wait(
-            self.id,
-            progress=progress,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            retry_for=retry_for,
-        )
-        self._update(final.raw)
-        return self
-
-    async def cancel(self) -> AsyncRun:
-        """Stop the run within one epoch."""
-        self._update((await self.client.runs.cancel(self.id)).raw)
-        return self
-
-    async def delete(self) -> None:
-        """Delete the run."""
-        await self.client.runs.delete(self.id)
-
-    async def history(self, max_points: int | None = None, as_frame: bool | None = None) -> Any:
-        """Return every epoch (a pandas DataFrame when pandas is installed)."""
-        return await self.client.runs.history(self.id, max_points=max_points, as_frame=as_frame)
-
-    async def events(self, last_event_id: str | int | None = None) -> AsyncIterator[Event]:
-        """Stream epoch and status events until the run is final; status events update self."""
-        async for event in self.client.runs.events(self.id, last_event_id=last_event_id):
-            if event.event == "status" and isinstance(event.data, dict):
-                self._update(event.data)
-            yield event
-
-    async def plot(self, name: str = "loss", **params: Any) -> Plot:
-        """Render a plot of this run."""
-        return await self.client.runs.plot(self.id, name, **params)
-
-    async def predict(self, inputs: Any) -> Prediction:
-        """Predict with the run's latest parameters."""
-        return await self.client.runs.predict(self.id, inputs)
-
-    async def download_model(self, path: str | Path) -> Path:
-        """Save the trained model to `path`."""
-        return await self.client.runs.download_model(self.id, path)
-
-    async def snapshots(self) -> Snapshots:
-        """List the epochs with decision-boundary snapshots."""
-        return await self.client.runs.snapshots(self.id)
-
-    async def snapshot(self, epoch: int) -> Grid:
-        """Return the decision-boundary grid at `epoch`."""
-        return await self.client.runs.snapshot(self.id, epoch)
-
-    async def loss_surface(self) -> LossSurface:
-        """Return the regression's loss surface."""
-        return await self.client.runs.loss_surface(self.id)
-
-
-@dataclass(repr=False)
-class AsyncSweep(SweepFields):
-    """A sweep bound to an AsyncClient."""
-
-    runs: list[AsyncRun] = field(default_factory=list)
-    _client: AsyncClient | None = field(default=None, repr=False, compare=False)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any], client: AsyncClient | None) -> AsyncSweep:
-        """Build an AsyncSweep from the API JSON."""
-        runs = [AsyncRun(**AsyncRun.parse(r), _client=client) for r in data.get("runs") or []]
-        return cls(
-            id=data["id"], status=data.get("status", ""), best_run_id=data.get("best_run_id"),
-            name=data.get("name"), raw=data, runs=runs, _client=client,
-        )  # fmt: skip
-
-    @property
-    def client(self) -> AsyncClient:
-        """Return the client this sweep was fetched with."""
-        if self._client is None:
-            raise RuntimeError("this AsyncSweep is not attached to an AsyncClient")
-        return self._client
-
-    @property
-    def best_run(self) -> AsyncRun | None:
-        """Return the best run, if any finished."""
-        return next((r for r in self.runs if r.id == self.best_run_id), None)
-
-    def _take(self, other: AsyncSweep) -> AsyncSweep:
-        self.status, self.best_run_id, self.raw, self.runs = (
-            other.status, other.best_run_id, other.raw, other.runs,
-        )  # fmt: skip
-        return self
-
-    async def refresh(self) -> AsyncSweep:
-        """Fetch the latest state of the sweep and its runs."""
-        return self._take(await self.client.sweeps.get(self.id))
-
-    async def wait(
-        self,
-        progress: bool = False,
-        timeout: float | None = None,
-        poll_interval: float = 1.0,
-        retry_for: float | None = None,
-    ) -> AsyncSweep:
-        """Wait until every run is final; return self."""
-        done = await self.client.sweeps.wait(
-            self.id,
-            progress=progress,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            retry_for=retry_for,
-        )
-        return self._take(done)
-
-    async def plot(self, name: str = "loss", **params: Any) -> Plot:
-        """Render a sweep plot: `loss` or `contour`."""
-        return await self.client.sweeps.plot(self.id, name, **params)
-
-    async def cancel(self) -> AsyncSweep:
-        """Cancel every unfinished run."""
-        return self._take(await self.client.sweeps.cancel(self.id))
-
-    async def delete(self) -> None:
-        """Delete the sweep and its runs."""
-        await self.client.sweeps.delete(self.id)
 
 
 class AsyncRuns:
@@ -218,11 +69,61 @@ class AsyncRuns:
         *,
         status: Status | str | None = None,
         kind: Kind | str | None = None,
+        dataset_id: Any = None,
+        sweep_id: Any = None,
+        tag: str | Sequence[str] | None = None,
+        q: str | None = None,
+        created_after: datetime | str | None = None,
+        created_before: datetime | str | None = None,
+        sort: str | None = None,
         limit: int | None = None,
-    ) -> list[AsyncRun]:
-        """List your runs, newest first."""
-        op = ops.paginate("/v1/runs", {"status": status, "kind": kind}, limit)
-        return [self._wrap(r) for r in await self._client.execute(op)]
+    ) -> RunList[AsyncRun]:
+        """List your runs, filtered and sorted as `Client.runs.list`; `.to_frame()` tables."""
+        params = ops.run_filters(
+            status=status, kind=kind, dataset=dataset_id, sweep=sweep_id, tag=tag, q=q,
+            created_after=created_after, created_before=created_before, sort=sort,
+        )  # fmt: skip
+        items = await self._client.execute(ops.paginate("/v1/runs", params, limit))
+        return RunList(self._wrap(r) for r in items)
+
+    async def update(
+        self,
+        run_id: str,
+        *,
+        name: str | None = None,
+        tags: Sequence[str] | None = None,
+        notes: str | None = None,
+    ) -> AsyncRun:
+        """Rename a run, replace its tags or set its notes (only what is given changes)."""
+        changes = {"name": name, "tags": None if tags is None else list(tags), "notes": notes}
+        body = {k: v for k, v in changes.items() if v is not None}
+        return self._wrap(await self._client.execute(ops.update_run(run_id, body)))
+
+    async def clone(
+        self,
+        run_id: str,
+        *,
+        name: str | None = None,
+        dataset_id: Any = None,
+        hyperparameters: Mapping[str, Any] | None = None,
+        **overrides: Any,
+    ) -> AsyncRun:
+        """Submit a copy of a run with some hyperparameters changed (dotted names allowed)."""
+        body = ops.clone_request(name, dataset_id, {**(hyperparameters or {}), **overrides})
+        return self._wrap(await self._client.execute(ops.clone_run(run_id, body)))
+
+    async def compare(self, runs: Sequence[AsyncRun | str]) -> Comparison[AsyncRun]:
+        """Compare 2-20 runs (`plot()` of the result is sync-only: use `compare_plot`)."""
+        query = {"ids": ops.compare_ids(runs)}
+        data = await self._client.execute(ops.get("/v1/runs/compare", query))
+        differs, metrics = comparison_parts(data)
+        return Comparison([self._wrap(r) for r in data.get("runs") or []], differs, metrics, data)
+
+    async def compare_plot(self, runs: Sequence[AsyncRun | str], **params: Any) -> Plot:
+        """Render the compared runs' loss (and val_loss) curves on one plot."""
+        op = ops.raw("/v1/runs/compare/plots/loss.png", {**params, "ids": ops.compare_ids(runs)})
+        content, media_type = await self._client.execute(op)
+        return Plot(content, media_type.split(";")[0], "loss")
 
     async def cancel(self, run_id: str) -> AsyncRun:
         """Stop a run within one epoch."""
@@ -336,10 +237,30 @@ class AsyncSweeps:
         return AsyncSweep.from_json(data, self._client)
 
     async def create(
-        self, *, run: Mapping[str, Any], grid: Mapping[str, Sequence[Any]], name: str | None = None
+        self,
+        *,
+        run: Mapping[str, Any],
+        grid: Mapping[str, Sequence[Any]] | None = None,
+        name: str | None = None,
+        strategy: str | None = None,
+        axes: Mapping[str, Any] | None = None,
+        n_runs: int | None = None,
+        seed: int | None = None,
+        early_stop: Mapping[str, Any] | None = None,
     ) -> AsyncSweep:
-        """Submit one run per combination of the grid's values."""
-        return self._wrap(await self._client.execute(ops.create_sweep(run, grid, name)))
+        """Submit a grid or a random search, as `Client.sweeps.create`."""
+        search = {
+            "strategy": strategy, "axes": axes, "n_runs": n_runs, "seed": seed,
+            "early_stop": early_stop,
+        }  # fmt: skip
+        return self._wrap(await self._client.execute(ops.create_sweep(run, grid, name, search)))
+
+    async def list(
+        self, *, status: Status | str | None = None, limit: int | None = None
+    ) -> list[AsyncSweep]:
+        """List your sweeps, newest first."""
+        items = await self._client.execute(ops.paginate("/v1/sweeps", {"status": status}, limit))
+        return [self._wrap(s) for s in items]
 
     async def get(self, sweep_id: str) -> AsyncSweep:
         """Fetch a sweep with its runs."""
@@ -369,7 +290,7 @@ class AsyncSweeps:
         return sweep
 
     async def plot(self, sweep_id: str, name: str = "loss", **params: Any) -> Plot:
-        """Render a sweep plot: `loss` or `contour`."""
+        """Render a sweep plot: `loss`, `contour` or `parallel`."""
         op = ops.raw(ops.plot_path(f"/v1/sweeps/{sweep_id}", name), params)
         content, media_type = await self._client.execute(op)
         return Plot(content, media_type.split(";")[0], name)

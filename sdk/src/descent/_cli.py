@@ -15,6 +15,22 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from . import _cli_across
+from ._cli_across import search_space
+from ._cli_output import (
+    EXIT_AUTH,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_SERVER,
+    EXIT_USAGE,
+    describe_dataset,
+    describe_run,
+    describe_sweep,
+    emit,
+    watch_run,
+)
+from ._cli_output import number as _number
 from ._cli_parser import build_parser
 from ._client import Client
 from ._domain import Status
@@ -27,10 +43,8 @@ from ._exceptions import (
     TransportError,
     Unauthorized,
 )
-from ._models import Dataset, Plot
-from ._run import Run, Sweep
+from ._models import Plot
 
-EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_AUTH, EXIT_SERVER = range(6)
 METRIC_COLUMNS = ["loss", "val_loss", "accuracy", "val_accuracy", "mae", "val_mae"]
 
 
@@ -56,7 +70,8 @@ def _main(argv: Sequence[str] | None, client: Client | None) -> int:
         # `descent runs` alone: that group's help; `descent` alone: the top-level one.
         getattr(args, "group_parser", parser).print_help(sys.stderr)
         return EXIT_USAGE
-    handler = globals()["cmd_" + args.command.replace(" ", "_")]
+    name = "cmd_" + args.command.replace(" ", "_")
+    handler = globals().get(name) or getattr(_cli_across, name)
     try:
         if client is not None:
             return int(handler(client, args))
@@ -116,58 +131,11 @@ def _value(text: str) -> Any:
         return text
 
 
-# ---- output ---------------------------------------------------------------------------
-
-
-def emit(args: argparse.Namespace, value: Any, human: str) -> None:
-    """Print JSON with --json, else the human-readable text."""
-    if getattr(args, "json", False):
-        print(json.dumps(value, indent=2, default=str))
-    else:
-        print(human)
-
-
-def describe_run(run: Run) -> str:
-    """Return a few readable lines about a run."""
-    lines = [
-        f"{run.id}  {run.kind}  {run.status}" + (f"  ({run.name})" if run.name else ""),
-        f"  progress: epoch {run.progress.epoch or 0}/{run.progress.epochs}",
-    ]
-    metrics = {k: v for k, v in run.metrics.items() if v is not None}
-    if metrics:
-        lines.append("  metrics:  " + "  ".join(f"{k}={v:.6g}" for k, v in metrics.items()))
-    if run.analysis:
-        lines.append(f"  analysis: {json.dumps(run.analysis)}")
-    if run.result:
-        lines.append(f"  result:   {json.dumps(run.result, default=str)}")
-    if run.error:
-        lines.append(f"  error:    {run.error.get('code')}: {run.error.get('message')}")
-    return "\n".join(lines)
-
-
-def describe_dataset(ds: Dataset) -> str:
-    """Return one line about a dataset."""
-    columns = ", ".join(f"{c.name}:{c.dtype}" for c in ds.columns)
-    return f"{ds.id}  {ds.name}  {ds.n_rows} rows  [{columns}]"
-
-
-def describe_sweep(sweep: Sweep) -> str:
-    """Return a readable summary of a sweep and its runs."""
-    varied = list((sweep.raw.get("grid") or {}).keys())
-    lines = [f"{sweep.id}  {sweep.status}  best: {sweep.best_run_id or '-'}"]
-    for run in sweep.runs:
-        values = {k: run.hyperparameters.get(k) for k in varied}
-        loss = run.metrics.get("loss")
-        shown = f"{loss:.6g}" if isinstance(loss, (int, float)) else "-"
-        lines.append(f"  {run.id}  {run.status:<10} loss={shown}  {json.dumps(values)}")
-    return "\n".join(lines)
-
-
 # ---- commands -------------------------------------------------------------------------
 
 
 def cmd_datasets_upload(client: Client, args: argparse.Namespace) -> int:
-    ds = client.datasets.upload(args.file, name=args.name)
+    ds = client.datasets.upload(args.file, name=args.name, dedupe=not args.no_dedupe)
     emit(args, ds.raw, describe_dataset(ds))
     return EXIT_OK
 
@@ -207,20 +175,13 @@ def _run_spec(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_runs_submit(client: Client, args: argparse.Namespace) -> int:
     run = client.runs.create(**_run_spec(args), idempotency_key=args.idempotency_key)
     if args.watch:
-        return _watch(client, run.id, args)
+        return watch_run(client, run.id, args)
     emit(args, run.raw, describe_run(run))
     return EXIT_OK
 
 
-def _watch(client: Client, run_id: str, args: argparse.Namespace) -> int:
-    progress = not args.no_progress and not getattr(args, "json", False)
-    run = client.runs.wait(run_id, progress=progress, timeout=args.wait_timeout)
-    emit(args, run.raw, describe_run(run))
-    return EXIT_OK if run.succeeded else EXIT_RUN_FAILED
-
-
 def cmd_runs_watch(client: Client, args: argparse.Namespace) -> int:
-    return _watch(client, args.id, args)
+    return watch_run(client, args.id, args)
 
 
 def cmd_runs_get(client: Client, args: argparse.Namespace) -> int:
@@ -230,22 +191,23 @@ def cmd_runs_get(client: Client, args: argparse.Namespace) -> int:
 
 
 def cmd_runs_list(client: Client, args: argparse.Namespace) -> int:
-    runs = client.runs.list(status=args.status, kind=args.kind, limit=args.limit)
+    runs = client.runs.list(
+        status=args.status, kind=args.kind, dataset_id=args.dataset, sweep_id=args.sweep,
+        tag=args.tag, q=args.q, created_after=args.created_after,
+        created_before=args.created_before, sort=args.sort, limit=args.limit,
+    )  # fmt: skip
     header = f"{'ID':<36}  {'KIND':<18} {'STATUS':<10} {'EPOCH':>13}  {'LOSS':>11}  {'VAL_ACC':>7}"
     lines = [header + "  NAME"] if runs else []
     for r in runs:
         epoch = f"{r.progress.epoch or 0}/{r.progress.epochs}"
         loss, accuracy = r.metrics.get("loss"), r.metrics.get("val_accuracy")
+        tags = f"  [{', '.join(r.tags)}]" if r.tags else ""
         lines.append(
             f"{r.id:<36}  {r.kind:<18} {r.status:<10} {epoch:>13}  {_number(loss):>11}"
-            f"  {_number(accuracy, '.4f'):>7}  {r.name or ''}"
+            f"  {_number(accuracy, '.4f'):>7}  {r.name or ''}{tags}"
         )
     emit(args, [r.raw for r in runs], "\n".join(lines))
     return EXIT_OK
-
-
-def _number(value: Any, spec: str = ".6g") -> str:
-    return format(value, spec) if isinstance(value, (int, float)) else "-"
 
 
 def cmd_runs_history(client: Client, args: argparse.Namespace) -> int:
@@ -335,8 +297,10 @@ def cmd_runs_model(client: Client, args: argparse.Namespace) -> int:
 
 
 def cmd_sweeps_create(client: Client, args: argparse.Namespace) -> int:
-    grid = parse_assignments(args.grid, lists=True)
-    sweep = client.sweeps.create(run=_run_spec(args), grid=grid, name=args.name)
+    grid = parse_assignments(args.grid, lists=True) if args.grid else None
+    sweep = client.sweeps.create(
+        run=_run_spec(args), grid=grid, name=args.name, **search_space(args)
+    )
     if args.watch:
         return _watch_sweep(client, sweep.id, args)
     emit(args, sweep.raw, describe_sweep(sweep))

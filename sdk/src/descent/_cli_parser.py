@@ -11,6 +11,15 @@ from ._domain import Kind, Status
 S = argparse.SUPPRESS
 PREDICT_EXAMPLE = "descent runs predict RUN_ID '[[0.5, 1.0]]'"
 KINDS = [kind.value for kind in Kind]
+SEARCH_HELP = """search space (--axis, repeatable; dotted names reach nested hyperparameters):
+  --axis NAME=V1,V2,...         values to choose from (JSON: 0.1, "adam", [8, 8])
+  --axis NAME=DIST:LO,HI        DIST: log_uniform, uniform or int_uniform (random search)
+  --axis NAME=choice:V1,V2,...  the same as a list
+  --axis 'NAME={"log_uniform": [1e-4, 1]}'  the API's JSON
+  e.g. --strategy random --n-runs 8 --seed 1 --axis optimizer.learning_rate=log_uniform:1e-4,1
+       --axis optimizer.name=sgd,adam --early-stop asha
+early stopping: --early-stop METHOD[:KEY=VALUE,...], METHOD asha or median; keys metric
+  (val_loss | loss), min_epochs, reduction_factor, e.g. --early-stop asha:min_epochs=3"""
 STATUSES = [status.value for status in Status]
 
 
@@ -83,11 +92,14 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
 
     datasets = group("datasets", "upload and list datasets")
     runs = group("runs", "submit, watch and inspect runs")
-    sweeps = group("sweeps", "hyperparameter grids")
+    sweeps = group("sweeps", "hyperparameter grids and random searches")
 
-    p = command(datasets, "upload", "upload a CSV file")
+    p = command(datasets, "upload", "upload a CSV file (the same contents again: the same id)")
     p.add_argument("file")
     p.add_argument("--name")
+    p.add_argument(
+        "--no-dedupe", action="store_true", help="store a copy even if you uploaded these rows"
+    )
     p = command(datasets, "list", "list your datasets (or --builtin ones)")
     p.add_argument("--builtin", action="store_true", help="list the course's builtin datasets")
     p.add_argument("--limit", type=int)
@@ -103,10 +115,43 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("id")
     _watch_options(p)
     command(runs, "get", "show a run").add_argument("id")
-    p = command(runs, "list", "list your runs")
+    p = command(runs, "list", "list your runs (filtered, sorted)")
     p.add_argument("--status", choices=STATUSES)
     p.add_argument("--kind", choices=KINDS)
+    p.add_argument("--dataset", help="only runs on this dataset id")
+    p.add_argument("--sweep", help="only the runs of this sweep id")
+    p.add_argument("--tag", action="append", help="only runs with this tag (repeat: all of them)")
+    p.add_argument("--q", help="only runs whose name contains this text")
+    p.add_argument("--created-after", help="RFC 3339 time, e.g. 2026-01-31T00:00:00Z")
+    p.add_argument("--created-before", help="RFC 3339 time")
+    p.add_argument(
+        "--sort", help="created_at, duration_s or metrics.NAME; a leading - sorts descending "
+        "(default -created_at), e.g. --sort=-metrics.val_loss",
+    )  # fmt: skip
     p.add_argument("--limit", type=int)
+    p = command(runs, "tag", "add tags to a run (or --remove them)")
+    p.add_argument("id")
+    p.add_argument("tags", nargs="+", metavar="TAG")
+    p.add_argument("--remove", action="store_true", help="take these tags off instead")
+    p = command(runs, "update", "rename a run, replace its tags or set its notes")
+    p.add_argument("id")
+    p.add_argument("--name")
+    p.add_argument("--notes")
+    p.add_argument("--tag", action="append", help="the run's tags (repeat; replaces them all)")
+    p.add_argument("--clear-tags", action="store_true", help="remove every tag")
+    p = command(runs, "clone", "submit a copy of a run with some hyperparameters changed")
+    p.add_argument("id")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override (JSON value; dotted names: optimizer.learning_rate=0.1)",
+    )  # fmt: skip
+    p.add_argument("--name")
+    p.add_argument("--dataset", help="train on this dataset id instead")
+    p.add_argument("--watch", action="store_true", help="wait for the new run (exit 1 unless ok)")
+    _watch_options(p)
+    p = command(runs, "compare", "show what differs between runs, and their metrics")
+    p.add_argument("ids", nargs="+", metavar="ID", help="2 to 20 run ids")
+    p.add_argument("--plot", metavar="PNG", help="also save their overlaid loss curves here")
     p = command(runs, "history", "print a run's history")
     p.add_argument("id")
     p.add_argument("--csv", action="store_true", help="CSV, params flattened into columns")
@@ -134,21 +179,36 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("-o", "--output", required=True)
 
-    p = command(sweeps, "create", "submit one run per grid combination")
+    p = command(sweeps, "create", "submit a grid (every combination) or a random search")
     _run_options(p)
+    p.epilog = SEARCH_HELP + "\n\n" + (p.epilog or "")
     p.add_argument(
-        "--grid", action="append", required=True, metavar="KEY=VALUES",
+        "--grid", action="append", default=[], metavar="KEY=VALUES",
         help="values as a JSON list or comma separated: learning_rate=1e-3,1e-12,2e-10",
     )  # fmt: skip
+    p.add_argument(
+        "--axis", action="append", default=[], metavar="NAME=SPEC",
+        help="a search axis: NAME=V1,V2 or NAME=DIST:LO,HI (see below)",
+    )  # fmt: skip
+    p.add_argument("--strategy", choices=["grid", "random"], help="default: grid")
+    p.add_argument("--n-runs", type=int, help="random: how many runs to draw")
+    p.add_argument("--seed", type=int, help="random: the same seed draws the same runs")
+    p.add_argument("--early-stop", metavar="RULE", help="asha or median[:KEY=VALUE,...]")
     p.add_argument("--watch", action="store_true", help="wait for every run")
     _watch_options(p)
+    p = command(sweeps, "list", "list your sweeps, newest first")
+    p.add_argument("--status", choices=STATUSES)
+    p.add_argument("--limit", type=int)
     command(sweeps, "get", "show a sweep and its runs").add_argument("id")
     p = command(sweeps, "watch", "wait for a sweep; exit 1 if no run succeeded")
     p.add_argument("id")
     _watch_options(p)
-    p = command(sweeps, "plot", "save a sweep plot (loss, contour)")
+    p = command(sweeps, "plot", "save a sweep plot (loss, contour, parallel)")
     p.add_argument("id")
-    p.add_argument("name", nargs="?", default="loss")
+    p.add_argument(
+        "name", nargs="?", default="loss",
+        help="loss (every run's curve), contour, or parallel (swept values to the metric)",
+    )  # fmt: skip
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("-o", "--output")
     command(sweeps, "cancel", "cancel a sweep's runs").add_argument("id")

@@ -171,10 +171,18 @@ class Datasets:
         self._client = client
 
     def upload(
-        self, source: Any, name: str | None = None, *, idempotency_key: str | None = None
+        self,
+        source: Any,
+        name: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+        dedupe: bool = True,
     ) -> Dataset:
-        """Upload a CSV file path, a pandas DataFrame or a {column: values} dict."""
-        data = self._client.execute(ops.upload_dataset(source, name, idempotency_key))
+        """Upload a CSV file path, a pandas DataFrame or a {column: values} dict.
+
+        Contents identical to one of your datasets return that one (`dedupe=False`: a copy).
+        """
+        data = self._client.execute(ops.upload_dataset(source, name, idempotency_key, dedupe))
         return Dataset.from_json(data)
 
     def builtins(self) -> list[BuiltinDataset]:

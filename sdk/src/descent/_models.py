@@ -155,6 +155,13 @@ class RunFields:
     backend: str | None = None
     attempt: int = 0
     sweep_id: str | None = None
+    # Across runs: labels, the run it was cloned from, and (in a sweep) the values it tried.
+    tags: list[str] = field(default_factory=list)
+    notes: str | None = None
+    parent_run_id: str | None = None
+    duration_s: float | None = None
+    dataset_name: str | None = None
+    swept: dict[str, Any] = field(default_factory=dict)
     created_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -171,6 +178,8 @@ class RunFields:
         values["progress"] = Progress(progress.get("epoch"), progress.get("epochs", 0))
         values["metrics"] = data.get("metrics") or {}
         values["result"] = data.get("result") or {}
+        values["tags"] = list(data.get("tags") or [])
+        values["swept"] = data.get("swept") or {}
         values["raw"] = data
         return values
 
@@ -210,7 +219,33 @@ class SweepFields:
     status: str
     best_run_id: str | None = None
     name: str | None = None
+    strategy: str = "grid"
+    axes: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    early_stop: dict[str, Any] | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    epochs_saved: int = 0
+    created_at: datetime | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @staticmethod
+    def parse(data: dict[str, Any]) -> dict[str, Any]:
+        """Return the constructor keyword arguments (but `runs`) from a Sweep's API JSON."""
+        return {
+            "id": data["id"],
+            "status": data.get("status", ""),
+            "best_run_id": data.get("best_run_id"),
+            "name": data.get("name"),
+            "strategy": data.get("strategy") or "grid",
+            # Servers before random search sent the grid alone: its lists are the axes.
+            "axes": dict(data.get("axes") or data.get("grid") or {}),
+            "seed": data.get("seed"),
+            "early_stop": data.get("early_stop"),
+            "counts": dict(data.get("counts") or {}),
+            "epochs_saved": data.get("epochs_saved") or 0,
+            "created_at": parse_time(data.get("created_at")),
+            "raw": data,
+        }
 
     @property
     def done(self) -> bool:

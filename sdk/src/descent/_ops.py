@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ._across import flatten
 from ._base import Op, Request, jsonable
 from ._domain import Kind
 from ._exceptions import NotFound
@@ -59,13 +60,18 @@ def paginate(path: str, params: Mapping[str, Any], limit: int | None) -> Op[list
 
 
 def upload_dataset(
-    source: Any, name: str | None, idempotency_key: str | None = None
+    source: Any, name: str | None, idempotency_key: str | None = None, dedupe: bool = True
 ) -> Op[dict[str, Any]]:
-    """Upload a CSV path, a pandas DataFrame or a {column: values} dict."""
+    """Upload a CSV path, a pandas DataFrame or a {column: values} dict.
+
+    Contents identical to one of your datasets return that dataset unless `dedupe` is False.
+    """
     headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+    params = None if dedupe else {"dedupe": "false"}
     if isinstance(source, Mapping):
         body = {"name": name or "data", "columns": jsonable(source)}
-        return (yield from call_object(Request("POST", "/v1/datasets", json=body, headers=headers)))
+        request = Request("POST", "/v1/datasets", params=params, json=body, headers=headers)
+        return (yield from call_object(request))
     if isinstance(source, (str, Path)):
         path = Path(source)
         content, filename = path.read_bytes(), path.name
@@ -79,6 +85,7 @@ def upload_dataset(
     request = Request(
         "POST",
         "/v1/datasets",
+        params=params,
         files={"file": (filename, content, "text/csv")},
         data={"name": name} if name else None,
         headers=headers,
@@ -180,14 +187,75 @@ def plot_path(prefix: str, name: str) -> str:
     return f"{prefix}/plots/{name if '.' in name else name + '.png'}"
 
 
-def create_sweep(
-    run: Mapping[str, Any], grid: Mapping[str, Sequence[Any]], name: str | None
-) -> Op[dict[str, Any]]:
-    """Submit one run per combination of the grid's values."""
-    body: dict[str, Any] = {"run": as_run_request(run), "grid": jsonable(grid)}
+def run_filters(
+    *,
+    status: Any = None,
+    kind: Any = None,
+    dataset: Any = None,
+    sweep: Any = None,
+    tag: str | Sequence[str] | None = None,
+    q: str | None = None,
+    created_after: Any = None,
+    created_before: Any = None,
+    sort: str | None = None,
+) -> dict[str, Any]:
+    """Return the query of `GET /v1/runs` (objects stand for their ids; every tag must match)."""
+    return {
+        "status": status,
+        "kind": kind,
+        "dataset_id": getattr(dataset, "id", dataset),
+        "sweep_id": getattr(sweep, "id", sweep),
+        "tag": [tag] if isinstance(tag, str) else (list(tag) if tag else None),
+        "q": q,
+        "created_after": _timestamp(created_after),
+        "created_before": _timestamp(created_before),
+        "sort": sort,
+    }
+
+
+def update_run(run_id: str, changes: Mapping[str, Any]) -> Op[dict[str, Any]]:
+    """PATCH a run's name, tags or notes (setting the same values twice is harmless)."""
+    request = Request("PATCH", f"/v1/runs/{run_id}", json=dict(changes), idempotent=True)
+    return (yield from call_object(request))
+
+
+def clone_request(name: str | None, dataset: Any, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Build a clone body: nested overrides become dotted names, so they merge, not replace."""
+    body: dict[str, Any] = {}
     if name is not None:
         body["name"] = name
-    # Not retried: API.md promises Idempotency-Key only for runs (and datasets).
+    if dataset is not None:
+        body["dataset_id"] = getattr(dataset, "id", dataset)
+    if overrides:
+        body["hyperparameters"] = jsonable(flatten(overrides))
+    return body
+
+
+def clone_run(run_id: str, body: Mapping[str, Any]) -> Op[dict[str, Any]]:
+    """Submit a copy of a run with overrides (not retried: each call is a new run)."""
+    request = Request("POST", f"/v1/runs/{run_id}/clone", json=dict(body), idempotent=False)
+    return (yield from call_object(request))
+
+
+def compare_ids(runs: Sequence[Any]) -> str:
+    """Return the `ids` query value of a comparison (runs stand for their ids)."""
+    return ",".join(str(getattr(run, "id", run)) for run in runs)
+
+
+def create_sweep(
+    run: Mapping[str, Any],
+    grid: Mapping[str, Any] | None,
+    name: str | None,
+    search: Mapping[str, Any] | None = None,
+) -> Op[dict[str, Any]]:
+    """Submit a sweep: a grid, or `search` (strategy, n_runs, seed, axes, early_stop)."""
+    body: dict[str, Any] = {"run": as_run_request(run)}
+    if grid is not None:
+        body["grid"] = jsonable(grid)
+    body.update({k: jsonable(v) for k, v in (search or {}).items() if v is not None})
+    if name is not None:
+        body["name"] = name
+    # Not retried: the API promises Idempotency-Key only for runs (and datasets).
     request = Request("POST", "/v1/sweeps", json=body, idempotent=False)
     return (yield from call_object(request))
 
@@ -197,6 +265,11 @@ def cancel_sweep(sweep_id: str) -> Op[dict[str, Any]]:
     return (
         yield from call_object(Request("POST", f"/v1/sweeps/{sweep_id}/cancel", idempotent=True))
     )
+
+
+def _timestamp(value: Any) -> Any:
+    """Spell a datetime as RFC 3339 (a string passes through)."""
+    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 def _clean(params: Mapping[str, Any] | None) -> dict[str, Any]:

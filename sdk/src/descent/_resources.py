@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _ops as ops
+from ._across import Comparison, RunList, comparison_parts
 from ._base import Event, Request
 from ._domain import Kind, Status, is_final
 from ._exceptions import DescentError, ServerError, TransportError, WaitTimeout
@@ -67,13 +69,68 @@ class Runs:
         *,
         status: Status | str | None = None,
         kind: Kind | str | None = None,
+        dataset_id: Any = None,
+        sweep_id: Any = None,
+        tag: str | Sequence[str] | None = None,
+        q: str | None = None,
+        created_after: datetime | str | None = None,
+        created_before: datetime | str | None = None,
+        sort: str | None = None,
         limit: int | None = None,
-    ) -> list[Run]:
-        """List your runs, newest first (all pages, or the first `limit`)."""
-        params = {"status": status, "kind": kind}
-        return [
-            self._wrap(r) for r in self._client.execute(ops.paginate("/v1/runs", params, limit))
-        ]
+    ) -> RunList[Run]:
+        """List your runs (all pages, or the first `limit`); `.to_frame()` makes a table.
+
+        Every `tag` must match; `q` is a substring of the name; `sort` is `created_at`,
+        `duration_s` or `metrics.NAME`, `-` first for descending (default `-created_at`).
+        """
+        params = ops.run_filters(
+            status=status, kind=kind, dataset=dataset_id, sweep=sweep_id, tag=tag, q=q,
+            created_after=created_after, created_before=created_before, sort=sort,
+        )  # fmt: skip
+        items = self._client.execute(ops.paginate("/v1/runs", params, limit))
+        return RunList(self._wrap(r) for r in items)
+
+    def update(
+        self,
+        run_id: str,
+        *,
+        name: str | None = None,
+        tags: Sequence[str] | None = None,
+        notes: str | None = None,
+    ) -> Run:
+        """Rename a run, replace its tags or set its notes (only what is given changes)."""
+        changes = {"name": name, "tags": None if tags is None else list(tags), "notes": notes}
+        body = {k: v for k, v in changes.items() if v is not None}
+        return self._wrap(self._client.execute(ops.update_run(run_id, body)))
+
+    def clone(
+        self,
+        run_id: str,
+        *,
+        name: str | None = None,
+        dataset_id: Any = None,
+        hyperparameters: Mapping[str, Any] | None = None,
+        **overrides: Any,
+    ) -> Run:
+        """Submit a copy of a run with some hyperparameters changed (dotted names allowed:
+        `clone(id, **{"optimizer.learning_rate": 0.1})`); the new run's parent is `run_id`."""
+        body = ops.clone_request(name, dataset_id, {**(hyperparameters or {}), **overrides})
+        return self._wrap(self._client.execute(ops.clone_run(run_id, body)))
+
+    def compare(self, runs: Sequence[Run | str]) -> Comparison[Run]:
+        """Compare 2-20 runs: what differs between them and their metrics, side by side."""
+        data = self._client.execute(ops.get("/v1/runs/compare", {"ids": ops.compare_ids(runs)}))
+        differs, metrics = comparison_parts(data)
+        compared = [self._wrap(r) for r in data.get("runs") or []]
+        return Comparison(compared, differs, metrics, data, _plot=self.compare_plot)
+
+    def compare_plot(self, runs: Sequence[Run | str], **params: Any) -> Plot:
+        """Render the compared runs' loss (and val_loss) curves on one plot."""
+        query = {**params, "ids": ops.compare_ids(runs)}
+        content, media_type = self._client.execute(
+            ops.raw("/v1/runs/compare/plots/loss.png", query)
+        )
+        return Plot(content, media_type.split(";")[0], "loss")
 
     def cancel(self, run_id: str) -> Run:
         """Stop a run within one epoch (Conflict if it already finished)."""
@@ -239,11 +296,28 @@ class Sweeps:
         self,
         *,
         run: Mapping[str, Any],
-        grid: Mapping[str, Sequence[Any]],
+        grid: Mapping[str, Sequence[Any]] | None = None,
         name: str | None = None,
+        strategy: str | None = None,
+        axes: Mapping[str, Any] | None = None,
+        n_runs: int | None = None,
+        seed: int | None = None,
+        early_stop: Mapping[str, Any] | None = None,
     ) -> Sweep:
-        """Submit a sweep: `run` is a run request (as for runs.create), `grid` the values."""
-        return self._wrap(self._client.execute(ops.create_sweep(run, grid, name)))
+        """Submit a sweep: `run` is a run request (as for runs.create), then either `grid`
+        (every combination) or `strategy="random"` with `n_runs`, `seed` and `axes` (lists,
+        or {"log_uniform" | "uniform" | "int_uniform": [lo, hi]}, {"choice": [...]}), and
+        optionally `early_stop={"method": "asha" | "median", "metric": "val_loss", ...}`."""
+        search = {
+            "strategy": strategy, "axes": axes, "n_runs": n_runs, "seed": seed,
+            "early_stop": early_stop,
+        }  # fmt: skip
+        return self._wrap(self._client.execute(ops.create_sweep(run, grid, name, search)))
+
+    def list(self, *, status: Status | str | None = None, limit: int | None = None) -> list[Sweep]:
+        """List your sweeps, newest first (all pages, or the first `limit`)."""
+        items = self._client.execute(ops.paginate("/v1/sweeps", {"status": status}, limit))
+        return [self._wrap(s) for s in items]
 
     def get(self, sweep_id: str) -> Sweep:
         """Fetch a sweep with its runs."""
@@ -285,7 +359,7 @@ class Sweeps:
             return sweep
 
     def plot(self, sweep_id: str, name: str = "loss", **params: Any) -> Plot:
-        """Render a sweep plot: `loss` (every run's curve) or `contour`."""
+        """Render a sweep plot: `loss` (every run's curve), `contour` or `parallel`."""
         content, media_type = self._client.execute(
             ops.raw(ops.plot_path(f"/v1/sweeps/{sweep_id}", name), params)
         )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._across import sweep_frame
 from ._base import Event
 from ._models import LossSurface, Plot, Prediction, RunFields, Snapshots, SweepFields
 
@@ -59,6 +60,31 @@ class Run(RunFields):
         """Delete the run and everything it stored."""
         self.client.runs.delete(self.id)
 
+    def update(
+        self,
+        *,
+        name: str | None = None,
+        tags: Sequence[str] | None = None,
+        notes: str | None = None,
+    ) -> Run:
+        """Rename the run, replace its tags or set its notes (only what is given changes)."""
+        self._update(self.client.runs.update(self.id, name=name, tags=tags, notes=notes).raw)
+        return self
+
+    def clone(
+        self,
+        *,
+        name: str | None = None,
+        dataset_id: Any = None,
+        hyperparameters: Mapping[str, Any] | None = None,
+        **overrides: Any,
+    ) -> Run:
+        """Submit a copy of this run with some hyperparameters changed; return the new run."""
+        return self.client.runs.clone(
+            self.id, name=name, dataset_id=dataset_id, hyperparameters=hyperparameters,
+            **overrides,
+        )  # fmt: skip
+
     def history(self, max_points: int | None = None, as_frame: bool | None = None) -> Any:
         """Return every epoch (a pandas DataFrame when pandas is installed)."""
         return self.client.runs.history(self.id, max_points=max_points, as_frame=as_frame)
@@ -102,7 +128,7 @@ class Run(RunFields):
 
 @dataclass(repr=False)
 class Sweep(SweepFields):
-    """A set of runs over a hyperparameter grid."""
+    """A set of runs over a hyperparameter grid or a random search of a space."""
 
     runs: list[Run] = field(default_factory=list)
     _client: Client | None = field(default=None, repr=False, compare=False)
@@ -111,15 +137,7 @@ class Sweep(SweepFields):
     def from_json(cls, data: dict[str, Any], client: Client | None) -> Sweep:
         """Build a Sweep (with its runs) from the API JSON."""
         runs = [Run(**Run.parse(r), _client=client) for r in data.get("runs") or []]
-        return cls(
-            id=data["id"],
-            status=data.get("status", ""),
-            best_run_id=data.get("best_run_id"),
-            name=data.get("name"),
-            raw=data,
-            runs=runs,
-            _client=client,
-        )
+        return cls(**cls.parse(data), runs=runs, _client=client)
 
     @property
     def client(self) -> Client:
@@ -134,10 +152,15 @@ class Sweep(SweepFields):
         return next((r for r in self.runs if r.id == self.best_run_id), None)
 
     def _take(self, other: Sweep) -> Sweep:
-        self.status, self.best_run_id, self.raw, self.runs = (
-            other.status, other.best_run_id, other.raw, other.runs,
-        )  # fmt: skip
+        for key, value in self.parse(other.raw).items():
+            setattr(self, key, value)
+        self.runs = other.runs
         return self
+
+    def to_frame(self) -> Any:
+        """Return a DataFrame indexed by run id: status (pruned included), the swept values
+        as columns, `epochs_run` and the final metrics."""
+        return sweep_frame(self, self.runs)
 
     def refresh(self) -> Sweep:
         """Fetch the latest state of the sweep and its runs."""
@@ -161,7 +184,7 @@ class Sweep(SweepFields):
         return self._take(done)
 
     def plot(self, name: str = "loss", **params: Any) -> Plot:
-        """Render a sweep plot: `loss` or `contour`."""
+        """Render a sweep plot: `loss`, `contour` or `parallel` (swept values to the metric)."""
         return self.client.sweeps.plot(self.id, name, **params)
 
     def cancel(self) -> Sweep:
