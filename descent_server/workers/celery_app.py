@@ -98,9 +98,10 @@ def _warm_up() -> None:
 
         import descent_server.ml.linear
         import descent_server.ml.regression
-        import descent_server.services.analysis
-        import descent_server.services.training
-        import descent_server.services.training_data  # noqa: F401
+        import descent_server.services.training  # noqa: F401
+        from descent_server.services import kinds
+
+        kinds.adapters()  # every kind's module, and the kind_modules setting's
 
         configure_mappers()  # the first query would do it, inside the first run
     except Exception:  # noqa: BLE001 - the run itself fails with the real error

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import sessionmaker
 
-from descent_server.api.schemas.runs import RunCreate
+from descent_server.services import kinds
 from descent_server.services import runs as run_service
 from tests.faults.servers import PrivateRedis
 from tests.faults.stack import Stack
@@ -30,7 +30,7 @@ def commit_without_enqueue(stack: Stack) -> str:
         doomed.append(run_id)
         raise ApiKilled
 
-    request = RunCreate.model_validate(stack.body()).model_dump()
+    request = kinds.parse_request(stack.body(), ["body"])
     with sessionmaker(bind=stack.engine)() as session, pytest.raises(ApiKilled):
         run_service.submit(
             session=session, owner="faults", request=request, idempotency_key=None, enqueue=die

@@ -7,6 +7,7 @@ training, predict, and the plots only a regression has: fit, surface, contour.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Annotated, Any, Literal
 
@@ -45,6 +46,8 @@ from descent_server.services.plot_data import (
 from descent_server.services.render_pool import Job
 from descent_server.services.training_data import TrainingData
 from descent_server.settings import get_settings
+
+log = logging.getLogger(__name__)
 
 # An initial parameter: beyond this its square (the first loss) overflows float64 on any data,
 # and no honest model starts there.
@@ -182,6 +185,7 @@ class LinearRegression(KindAdapter):
         last = job.last_epoch() if job.attempt > 1 else None
         if last is not None and last["epoch"] >= 1 and last["params"]:
             config = config.resumed(min(last["epoch"], config.epochs), last["params"])
+            log.info("run %s resumes at epoch %d", job.run_id, config.start_epoch)
         trained = regression.train_regression(
             job.data.X, job.data.y, config, on_epoch=job.on_epoch, should_stop=job.should_stop
         )

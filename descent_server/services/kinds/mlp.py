@@ -7,6 +7,7 @@ target becomes y, what its result holds, how it predicts and which snapshot plot
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import tempfile
 from pathlib import Path
@@ -34,6 +35,8 @@ from descent_server.services.plot_data import PlotOptions, snapshot_epochs
 from descent_server.services.routing import route_queue
 from descent_server.services.training_data import TrainingData
 from descent_server.settings import get_settings
+
+log = logging.getLogger(__name__)
 
 # The MLP "weights" checkpoint and this one beside it (same epoch): the optimizer's variables
 # and the seed, without which a resumed Adam, RMSprop or momentum run would not be exact.
@@ -230,6 +233,12 @@ class MLPKind(KindAdapter):
                 initial, start = mlp.MLPModel.from_bytes(stored.content), stored.epoch
                 initial = _with_state(job, initial, start)
             job.truncate(start if initial else -1)
+            how = "exactly" if initial and initial.state else "from the weights alone"
+            log.info(
+                "run %s %s",
+                job.run_id,
+                f"resumes at epoch {start} {how}" if initial else "restarts",
+            )
         trained = mlp.train_mlp(
             job.data.X, job.data.y, job.data.classes, config,
             on_epoch=job.on_epoch, should_stop=job.should_stop, on_model=job.on_model,
