@@ -215,3 +215,15 @@ def layer_norms(kernels: list[np.ndarray], biases: list[np.ndarray]) -> list[flo
         )
         for w, b in zip(kernels, biases, strict=True)
     ]
+
+
+def dead_unit_shares(net: Network, x: np.ndarray) -> list[float]:
+    """Return, per hidden layer, the share of ReLU units inactive (z ≤ 0) on every row of x."""
+    if net.activation != "relu" or len(x) == 0:
+        return []  # other activations have a slope below 0: no unit is ever wholly dead
+    shares, a = [], x
+    for w, b in zip(net.kernels[:-1], net.biases[:-1], strict=True):
+        z = a @ w + b
+        shares.append(float(np.mean(np.all(z <= 0, axis=0))))
+        a = np.maximum(z, 0.0)
+    return shares

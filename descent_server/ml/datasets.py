@@ -1,10 +1,13 @@
 """The course notebook's ready-made data sets, generated exactly as the notebook does,
-and one curve for the MLP regressor."""
+one curve for the MLP regressor, and Fisher's iris (four features, for the PCA plane)."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from types import MappingProxyType
 
 import numpy as np
@@ -73,6 +76,17 @@ def _sine() -> dict[str, np.ndarray]:
     return {"x": x, "y": np.sin(x) + rng.normal(0, 0.05, size=400)}
 
 
+IRIS_FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+
+
+def _iris() -> dict[str, np.ndarray]:
+    # Shipped as package data (descent_server/ml/data/iris.csv): 150 rows, measurements in cm.
+    text = resources.files("descent_server.ml").joinpath("data/iris.csv").read_text("utf-8")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    columns = {name: np.array([float(r[name]) for r in rows]) for name in IRIS_FEATURES}
+    return {**columns, "species": np.array([r["species"] for r in rows])}
+
+
 BUILTINS: Mapping[str, Builtin] = MappingProxyType(
     {
         "movies": Builtin(
@@ -126,6 +140,22 @@ BUILTINS: Mapping[str, Builtin] = MappingProxyType(
             n_rows=400,
             labels={"x": "x", "y": "y"},
         ),
+        "iris": Builtin(
+            name="iris",
+            description=(
+                "Fisher's iris (1936): 150 flowers, 50 of each species (setosa, versicolor, "
+                "virginica), four measurements in cm; with more than two features the "
+                "decision regions are drawn on the plane of the first two principal components."
+            ),
+            features=IRIS_FEATURES,
+            target="species",
+            kind=Kind.MLP_CLASSIFIER,
+            n_rows=150,
+            labels={
+                **{name: f"{name.replace('_', ' ')} (cm)" for name in IRIS_FEATURES},
+                "species": "species",
+            },
+        ),
     }
 )
 
@@ -134,6 +164,7 @@ _GENERATORS: Mapping[str, Callable[[], dict[str, np.ndarray]]] = {
     "three-blobs": _three_blobs,
     "linear-noise": _linear_noise,
     "sine": _sine,
+    "iris": _iris,
 }
 
 

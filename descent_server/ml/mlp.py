@@ -13,9 +13,11 @@ Keras's fit reports (the mean over that epoch's batches, as the course notebook 
 val_loss/val_accuracy (val_mae) are taken at the weights after the epoch.
 
 Snapshots are taken every `snapshot_every` epochs, at epoch 0, and at the last epoch: for a
-classifier with exactly two features, the predicted class on a resolution² grid (skipped
-silently otherwise, and beyond 256 classes, as a grid cell is one byte); for a regressor with
-one feature, the fitted curve's values at `resolution` evenly spaced x.
+classifier, the predicted class on a resolution² grid (skipped beyond 256 classes, as a grid
+cell is one byte), over its two features or, with more, over the plane of the first two
+principal components of the normalized inputs through their mean (ml/projection: the
+extent is then in plane coordinates); for a regressor with one feature, the fitted curve's
+values at `resolution` evenly spaced x (skipped silently otherwise).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from descent_server.ml.mlp_recorder import (
     keras_callback,
     one_blas_thread,
 )
+from descent_server.ml.projection import PCAPlane
 from descent_server.ml.regression import epoch_order
 from descent_server.ml.types import EpochRecord, InvalidData, OnEpoch, ShouldStop
 
@@ -78,7 +81,9 @@ class MLPResult:
     keras_model: Any
     history: list[EpochRecord]
     metrics: dict[str, float | None]  # a classifier's accuracy, or a regressor's mae
-    extent: list[float] | None  # [x1min, x1max, x2min, x2max], or a regressor's [xmin, xmax]
+    # [x1min, x1max, x2min, x2max] (in plane coordinates with a projection), a regressor's
+    # [xmin, xmax]
+    extent: list[float] | None
     resolution: int | None
     backend: str
     device: str
@@ -87,26 +92,51 @@ class MLPResult:
     epochs_run: int = 0
     # Wall seconds: the whole call, inside the per-epoch recorder, drawing snapshots.
     timings: dict[str, float] = field(default_factory=dict)
+    # More than two features: the PCA plane the snapshots lie on (PCAPlane.to_dict()).
+    projection: dict[str, Any] | None = None
 
 
-def _extent(x: np.ndarray, n_classes: int, config: MLPConfig) -> list[float] | None:
-    """Return the snapshot grid's extent, or None where this data gets no snapshots."""
+def _extent(
+    x: np.ndarray, n_classes: int, config: MLPConfig, normalizer: Normalizer
+) -> tuple[list[float] | None, PCAPlane | None]:
+    """Return the snapshot grid's extent (None: no snapshots) and the PCA plane it lies on."""
+    d = x.shape[1]
     if config.snapshot_every <= 0:
-        return None
+        return None, None
     if config.regression:
-        return fit_extent(x) if x.shape[1] == 1 else None
-    return snapshot_extent(x) if x.shape[1] == 2 and n_classes <= 256 else None
+        return (fit_extent(x) if d == 1 else None), None
+    if n_classes > 256 or d < 2:
+        return None, None
+    if d == 2:
+        return snapshot_extent(x), None
+    if x.shape[0] < 2:
+        return None, None
+    # Fitted on every row given (as the normalizer is), so the analysis made before training
+    # (which knows no seed, hence no validation split) and training agree on the plane.
+    xn = normalizer.apply(x)
+    plane = PCAPlane.fit(xn, normalizer)
+    return snapshot_extent(plane.project(xn)), plane
 
 
-def _grid_points(extent: list[float], config: MLPConfig) -> np.ndarray:
-    """Return the snapshot grid's points in data units."""
+def _grid(
+    extent: list[float], plane: PCAPlane | None, normalizer: Normalizer, config: MLPConfig
+) -> np.ndarray:
+    """Return the snapshot grid's points as the network's (normalized) float32 inputs."""
     if config.regression:
-        return fit_points(extent, config.snapshot_resolution)
-    return snapshot_points(extent, config.snapshot_resolution)
+        points = fit_points(extent, config.snapshot_resolution)
+    else:
+        points = snapshot_points(extent, config.snapshot_resolution)
+    if plane is not None:  # (u, v) on the plane, lifted into the normalized feature space
+        return plane.lift(points).astype(np.float32)
+    return normalizer.apply(points).astype(np.float32)
 
 
 def mlp_analysis(x: np.ndarray, classes: Sequence[Any], config: MLPConfig) -> dict[str, Any]:
-    """Return the run's analysis dict known before training (a regressor: classes empty)."""
+    """Return the run's analysis dict known before training (a regressor: classes empty).
+
+    With snapshots: "extent" and "resolution"; a classifier of more than two features also
+    gets "projection" (PCAPlane.to_dict(): the plane its snapshots lie on).
+    """
     x = np.asarray(x, dtype=np.float64)
     out: dict[str, Any] = {
         "n_params": param_count(config, x.shape[1], len(classes)),
@@ -114,10 +144,13 @@ def mlp_analysis(x: np.ndarray, classes: Sequence[Any], config: MLPConfig) -> di
     }
     if not config.regression:
         out["classes"] = [c.item() if isinstance(c, np.generic) else c for c in classes]
-    extent = _extent(x, len(classes), config) if x.shape[0] else None
-    if extent is not None:
-        out["extent"] = extent
-        out["resolution"] = config.snapshot_resolution
+    if x.shape[0]:
+        extent, plane = _extent(x, len(classes), config, Normalizer.fit(config.normalize, x))
+        if extent is not None:
+            out["extent"] = extent
+            out["resolution"] = config.snapshot_resolution
+        if extent is not None and plane is not None:
+            out["projection"] = plane.to_dict()
     return out
 
 
@@ -152,7 +185,7 @@ def train_mlp(
     should_stop is also polled inside an epoch, at most every cancel_check_s.
     """
     started = time.perf_counter()
-    x, targets, labels = _check(X, y, classes, config)
+    x, targets, labels = check_data(X, y, classes, config)
     if start_epoch < 0 or (start_epoch > 0 and initial_model is None):
         raise ValueError("resuming at start_epoch > 0 needs the initial_model saved then")
     k, d = len(classes), x.shape[1]
@@ -200,7 +233,7 @@ def train_mlp(
                         list(classes), state=now)  # fmt: skip
 
     grad_rows = np.random.default_rng(seed).permutation(train)[:GRAD_ROWS]
-    extent = _extent(x, k, config)
+    extent, plane = _extent(x, k, config, normalizer)
     x32 = xn.astype(np.float32)
 
     def split(rows: np.ndarray) -> Split:
@@ -211,8 +244,7 @@ def train_mlp(
         names=kb.layer_names(len(config.hidden_layers)),
         train=split(train), val=split(val) if val.size else None, n_params=n_params,
         grad=(xn[grad_rows], targets[grad_rows]),
-        grid=None if extent is None else
-        normalizer.apply(_grid_points(extent, config)).astype(np.float32),
+        grid=None if extent is None else _grid(extent, plane, normalizer, config),
         on_epoch=on_epoch, should_stop=should_stop, make_model=make_model, on_model=on_model,
     )  # fmt: skip
 
@@ -254,10 +286,11 @@ def train_mlp(
         n_params=n_params,
         epochs_run=start_epoch if last is None else last.epoch,
         timings={"total": time.perf_counter() - started, **recorder.seconds},
+        projection=None if plane is None or extent is None else plane.to_dict(),
     )
 
 
-def _check(
+def check_data(
     X: Any, y: Any, classes: Sequence[Any], config: MLPConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Return (features, float64 targets (n, units), class indices or None for a regressor)."""

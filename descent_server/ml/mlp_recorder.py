@@ -22,6 +22,7 @@ from descent_server.domain import Status
 from descent_server.ml import keras_backend as kb
 from descent_server.ml.backprop import (
     Network,
+    dead_unit_shares,
     layer_norms,
     loss_and_gradients,
     loss_from_probabilities,
@@ -107,6 +108,7 @@ class Recorder:
             params=self._params(kernels, biases),
             grad_norms=dict(zip(self.names, layer_norms(grad_w, grad_b), strict=True)),
             weight_norms=dict(zip(self.names, layer_norms(kernels, biases), strict=True)),
+            dead_units=dict(zip(self.names, dead_unit_shares(net, self.grad[0]), strict=False)),
             snapshot=self._snapshot(epoch, kernels, biases),
             **scores,
         )

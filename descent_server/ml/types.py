@@ -26,6 +26,9 @@ class EpochRecord:
     params: Mapping[str, Any] = field(default_factory=dict)
     grad_norms: Mapping[str, float] = field(default_factory=dict)
     weight_norms: Mapping[str, float] = field(default_factory=dict)
+    # MLP with ReLU hidden layers: per hidden layer, the share of units inactive on every
+    # gradient row (for diagnostics; not stored with the epoch).
+    dead_units: Mapping[str, float] = field(default_factory=dict)
     # MLP classifier with two features: predicted class index on a resolution² grid, uint8,
     # shape (resolution, resolution), rows = x2 values ascending, columns = x1 ascending.
     # MLP regressor with one feature: the fitted curve, float32 (resolution,), the predicted

@@ -102,12 +102,15 @@ def snapshot_info(*, session: Session, run_id: str, owner: str) -> dict[str, Any
     """Return the snapshot epochs with the grid's extent, resolution and class names."""
     run = _snapshot_run(session, run_id, owner)
     analysis = run.analysis or {}
-    return {
+    info = {
         "epochs": repo.snapshot_epochs(session, run_id),
         "extent": analysis["extent"],
         "resolution": analysis["resolution"],
         "classes": analysis.get("classes", []),
     }
+    if "projection" in analysis:  # more than two features: the grid lies on the PCA plane
+        info["projection"] = analysis["projection"]
+    return info
 
 
 def snapshot(*, session: Session, run_id: str, owner: str, epoch: int) -> dict[str, Any]:
@@ -153,7 +156,8 @@ def _snapshot_run(session: Session, run_id: str, owner: str) -> Run:
     analysis = run.analysis or {}
     if "extent" not in analysis or "resolution" not in analysis:
         raise NotFound(
-            "snapshots exist for two-feature mlp_classifier and one-feature mlp_regressor runs"
+            "snapshots exist for mlp_classifier runs of two or more features and one-feature "
+            "mlp_regressor runs"
         )
     return run
 

@@ -173,7 +173,8 @@ def test_regression_plots(api) -> None:  # type: ignore[no-untyped-def]
     for name in ("boundary.png", "boundary.gif"):  # never, for this kind: 422, not 404
         r = api.client.get(f"{url}/{name}", headers=api.a)
         assert r.status_code == 422 and r.json()["detail"] == [{"loc": ["path", "name"], "msg": (
-            f"{name} exists for two-feature mlp_classifier runs that record snapshots only; "
+            f"{name} exists for mlp_classifier runs of two or more features that record "
+            "snapshots only; "
             "this run: linear_regression, 1 feature (loss.png and params.png exist for every run)"
         )}]  # fmt: skip
     assert api.client.get(f"{url}/nope.png", headers=api.a).status_code == 422

@@ -105,10 +105,16 @@ def test_catalogue_matches_the_data(name):
     data = load_builtin(name)
     assert meta.name == name
     assert meta.kind in set(Kind)
-    for column in (*meta.features, meta.target):
+    for column in meta.features:
         assert data[column].dtype == np.float64
         assert data[column].shape == (meta.n_rows,)
         assert np.isfinite(data[column]).all()
+    target = data[meta.target]
+    assert target.shape == (meta.n_rows,)
+    if target.dtype.kind == "U":  # class names (iris's species) suit a classifier only
+        assert meta.kind == Kind.MLP_CLASSIFIER
+    else:
+        assert target.dtype == np.float64 and np.isfinite(target).all()
     assert meta.description
 
 
@@ -120,4 +126,27 @@ def test_each_load_returns_fresh_arrays():
 
 def test_unknown_builtin_raises_key_error():
     with pytest.raises(KeyError, match="unknown builtin"):
-        load_builtin("iris")
+        load_builtin("mnist")
+
+
+def test_iris_is_fishers_table():
+    data = load_builtin("iris")
+    features = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+    assert list(data) == [*features, "species"]
+    species, counts = np.unique(data["species"], return_counts=True)
+    assert list(species) == ["setosa", "versicolor", "virginica"] and list(counts) == [50] * 3
+    # Fisher's (1936) means per feature, in cm, and the first and last flowers.
+    means = [data[name].mean() for name in features]
+    np.testing.assert_allclose(means, [5.8433, 3.0573, 3.7580, 1.1993], atol=1e-4)
+    assert [data[name][0] for name in features] == [5.1, 3.5, 1.4, 0.2]
+    assert [data[name][-1] for name in features] == [5.9, 3.0, 5.1, 1.8]
+    assert data["species"][0] == "setosa" and data["species"][-1] == "virginica"
+
+
+def test_iris_equals_scikit_learns_copy():
+    datasets = pytest.importorskip("sklearn.datasets")
+    reference = datasets.load_iris()
+    data = load_builtin("iris")
+    columns = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+    np.testing.assert_array_equal(np.column_stack([data[c] for c in columns]), reference.data)
+    np.testing.assert_array_equal(data["species"], reference.target_names[reference.target])

@@ -212,10 +212,11 @@ def test_tail_validation_takes_the_last_rows_like_keras():
     assert train_mlp(x, y, [0, 1, 2], always_two).history[0].val_loss is not None
 
 
-def test_no_validation_and_no_snapshots_for_three_features():
+def test_no_validation_and_no_snapshots_for_one_feature():
+    # Two features are drawn as they are, more on a PCA plane (test_projection); one has none.
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(120, 3))
-    y = (x[:, 0] + x[:, 2] > 0).astype(int)
+    x = rng.normal(size=(120, 1))
+    y = (x[:, 0] > 0).astype(int)
     result = train_mlp(x, y, ["no", "yes"], MLPConfig(epochs=2, seed=1, validation_split=0))
     assert result.extent is None and result.resolution is None
     assert all(r.snapshot is None and r.val_loss is None for r in result.history)

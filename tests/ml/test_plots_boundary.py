@@ -135,3 +135,32 @@ def test_gif_refuses_mismatched_input():
         plots.boundary_gif([], [], [0, 1, 0, 1], "ab", np.zeros((0, 2)), [])
     with pytest.raises(ValueError):
         plots.boundary_gif([np.zeros((2, 2))], [0, 1], [0, 1, 0, 1], "ab", np.zeros((0, 2)), [])
+
+
+def test_a_projection_places_raw_rows_on_its_plane_and_labels_the_axes():
+    from descent_server.ml.normalize import Normalizer
+    from descent_server.ml.projection import PCAPlane
+
+    rng = np.random.RandomState(4)
+    raw = rng.normal(size=(300, 3)) * [5.0, 2.0, 0.5] + [10.0, -3.0, 1.0]
+    labels = (raw[:, 0] > 10).astype(int)
+    normalizer = Normalizer.fit("standard", raw)
+    plane = PCAPlane.fit(normalizer.apply(raw), normalizer)
+    grid = halves_grid(vertical=True)
+    extent = [-3, 3, -3, 3]
+    drawn = plots.boundary_plot(
+        grid, extent, ["a", "b"], raw, labels, 1, projection=plane.to_dict(), width=400
+    )
+    x_label, y_label = plane.axis_labels()
+    by_hand = plots.boundary_plot(
+        grid, extent, ["a", "b"], plane.project_raw(raw), labels, 1,
+        x_label=x_label, y_label=y_label, width=400,
+    )  # fmt: skip
+    assert drawn == by_hand
+    assert x_label.startswith("PC1 (") and x_label.endswith("% of variance)")
+    gif = plots.boundary_gif(
+        [grid], [1], extent, ["a", "b"], raw, labels, width=400, projection=plane.to_dict()
+    )
+    assert decode(gif, "GIF").n_frames == 1
+    with pytest.raises(ValueError, match="projection"):
+        plots.boundary_plot(grid, extent, ["a", "b"], raw, labels)

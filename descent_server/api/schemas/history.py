@@ -45,6 +45,12 @@ class SnapshotList(BaseModel):
     )
     resolution: int
     classes: list[Any] = Field(description="class names (classifier); empty for a regressor")
+    projection: dict[str, Any] | None = Field(
+        None,
+        description="more than two features: the PCA plane the grid lies on "
+        '({"kind": "pca", "mean", "components", "explained_variance_ratio", ...}); the '
+        "extent is then in (PC1, PC2) coordinates",
+    )
 
 
 class SnapshotGrid(BaseModel):

@@ -1,8 +1,13 @@
-"""Decision regions of a two-feature classifier with its data: one PNG or an animated GIF."""
+"""Decision regions of a classifier with its data: one PNG or an animated GIF.
+
+Two features are drawn as they are; more are drawn on the plane of the first two principal
+components (`projection`, ml/projection's PCAPlane.to_dict()): the data rows are projected
+onto it and the axes say which component each is and how much of the variance it holds.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,11 +27,13 @@ from descent_server.ml.plots._render import (
     set_title,
     to_png,
 )
+from descent_server.ml.projection import PCAPlane
 
 MAX_SCATTER = 5000
 MAX_FRAMES = 200
 # How much of a class's colour its region gets (the rest is white), so points stay visible.
 REGION_TINT = 0.3
+POINT_AREA_BUDGET = 6000.0  # marker area (pt²) × points: 3000 points get the smallest, 3
 
 
 def class_colors(k: int) -> np.ndarray:
@@ -91,27 +98,45 @@ def _draw(
         aspect="auto",
         zorder=0,
     )
-    points = np.asarray(X, dtype=np.float64).reshape(-1, 2) if np.size(X) else np.zeros((0, 2))
+    points = np.asarray(X, dtype=np.float64) if np.size(X) else np.zeros((0, 2))
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError("the data points must be (n, 2): pass a projection for more features")
     labels = floats(y)
     if points.shape[0] > MAX_SCATTER:  # a fixed subset keeps a million rows drawable
         keep = np.sort(np.random.RandomState(0).choice(points.shape[0], MAX_SCATTER, False))
         points, labels = points[keep], labels[keep]
     colors = class_colors(k)
+    # Thousands of points stay small and faint so the regions show; a few (iris's 150) are
+    # drawn larger and firmer, or they would barely be seen.
+    area = float(np.clip(POINT_AREA_BUDGET / max(points.shape[0], 1), 3, 16))
+    alpha = 0.5 if area <= 3 else 0.8
     for i, name in enumerate(classes):
         mine = points[labels == i]
         ax.scatter(
-            mine[:, 0], mine[:, 1], color=colors[i], s=3, alpha=0.5, label=str(name), zorder=2
-        )
+            mine[:, 0], mine[:, 1], color=colors[i], s=area, alpha=alpha, label=str(name),
+            zorder=2,
+        )  # fmt: skip
     x1min, x1max, x2min, x2max = (float(v) for v in extent)
     ax.set(xlim=(x1min, x1max), ylim=(x2min, x2max), xlabel=x_label, ylabel=y_label)
     ax.legend(
         loc="upper right",
-        markerscale=4,
+        markerscale=4 * (3 / area) ** 0.5,  # legend markers keep one size whatever `area`
         title="class (points and regions)",
         title_fontsize="small",
         framealpha=0.9,
     )
     return ax, image
+
+
+def _on_plane(
+    X: Any, x_label: str, y_label: str, projection: Mapping[str, Any] | None
+) -> tuple[Any, str, str]:
+    """Return the points to draw and the axis labels: as given, or on the projection's plane."""
+    if projection is None:
+        return X, x_label, y_label
+    plane = PCAPlane.from_dict(projection)
+    rows = np.asarray(X, dtype=np.float64).reshape(-1, plane.mean.size)
+    return plane.project_raw(rows), *plane.axis_labels()
 
 
 @locked
@@ -128,8 +153,14 @@ def boundary_plot(
     width: int = 800,
     height: int = 600,
     dpi: float = 100,
+    projection: Mapping[str, Any] | None = None,
 ) -> bytes:
-    """Draw predicted-class regions (grid: x2 rows × x1 columns) under the data points."""
+    """Draw predicted-class regions (grid: x2 rows × x1 columns) under the data points.
+
+    With a `projection` X holds the raw rows of every feature and the extent is in plane
+    coordinates; the axes are labelled with the components (x_label, y_label unused).
+    """
+    X, x_label, y_label = _on_plane(X, x_label, y_label, projection)
     fig = new_figure(width, height, dpi)
     ax, _ = _draw(fig, grid, extent, classes, X, y, x_label, y_label)
     set_title(ax, boundary_title(epoch))
@@ -152,13 +183,16 @@ def boundary_gif(
     x_label: str = "x1",
     y_label: str = "x2",
     max_frames: int = MAX_FRAMES,
+    projection: Mapping[str, Any] | None = None,
 ) -> bytes:
     """Animate the decision regions, one frame per snapshot, the epoch in each title.
 
     More than `max_frames` snapshots are thinned evenly, always keeping the first and last.
+    A `projection` places X (raw rows) on its plane, as in boundary_plot.
     """
     if len(grids) == 0 or len(grids) != len(epochs):
         raise ValueError("need one epoch per snapshot grid, and at least one snapshot")
+    X, x_label, y_label = _on_plane(X, x_label, y_label, projection)
     keep = np.unique(np.linspace(0, len(grids) - 1, min(len(grids), max_frames)).astype(int))
     fig = new_figure(width, height, dpi)
     ax, image = _draw(fig, grids[keep[-1]], extent, classes, X, y, x_label, y_label)

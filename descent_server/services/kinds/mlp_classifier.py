@@ -23,7 +23,7 @@ from descent_server.services.plot_data import PlotOptions, size, snapshot_epochs
 from descent_server.services.render_pool import Job
 from descent_server.services.training_data import TrainingData, class_target
 
-TWO_FEATURES = "two-feature mlp_classifier runs that record snapshots"
+TWO_FEATURES = "mlp_classifier runs of two or more features that record snapshots"
 
 
 class MLPClassifierHyperparameters(MLPHyperparameters):
@@ -86,9 +86,10 @@ class MLPClassifier(MLPKind):
         }
 
     def plot_applies(self, run: Run, name: str) -> bool:
-        """The boundary needs two features and recorded snapshots (unknown before analysis)."""
+        """The boundary needs two or more features (more: on the PCA plane) and recorded
+        snapshots (unknown before the analysis)."""
         recorded = run.analysis is None or "extent" in run.analysis
-        return name in self.plots and len(run.features) == 2 and recorded
+        return name in self.plots and len(run.features) >= 2 and recorded
 
     def plot_job(self, name: str, session: Session, run: Run, options: PlotOptions) -> Job:
         """Draw the decision regions at an epoch, or their film."""
@@ -97,6 +98,7 @@ class MLPClassifier(MLPKind):
         data = load_training_data(session=session, run=run)
         analysis = run.analysis or {}
         labels = {"x_label": run.features[0], "y_label": run.features[1], **size(options)}
+        labels["projection"] = analysis.get("projection")  # more than two features: PCA
         if name == "boundary":
             epochs = snapshot_epochs(session, run)
             epoch = epochs[-1] if options.epoch is None else options.epoch
