@@ -79,6 +79,7 @@ def test_builtins(api) -> None:  # type: ignore[no-untyped-def]
         "builtin:three-blobs",
         "builtin:linear-noise",
         "builtin:sine",
+        "builtin:iris",
     }
     assert items["builtin:three-blobs"]["n_rows"] == 3000
     assert items["builtin:movies"]["features"] == ["num_want_to_see"]

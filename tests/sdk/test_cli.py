@@ -93,7 +93,13 @@ def test_datasets_commands(
     dataset_id = listed[0]["id"]
     assert as_json(client, capsys, "datasets", "get", dataset_id)["n_rows"] == 3
     builtins = as_json(client, capsys, "datasets", "list", "--builtin")
-    assert {d["name"] for d in builtins} == {"movies", "three-blobs", "linear-noise", "sine"}
+    assert {d["name"] for d in builtins} == {
+        "movies",
+        "three-blobs",
+        "linear-noise",
+        "sine",
+        "iris",
+    }
     assert run_cli(client, capsys, "datasets", "delete", dataset_id)[0] == 0
     assert run_cli(client, capsys, "datasets", "get", dataset_id)[0] == 3
 

@@ -53,7 +53,7 @@ def test_upload_rejects_other_sources(client: descent.Client) -> None:
 
 def test_builtins(client: descent.Client) -> None:
     names = {d.name for d in client.datasets.builtins()}
-    assert names == {"movies", "three-blobs", "linear-noise", "sine"}
+    assert names == {"movies", "three-blobs", "linear-noise", "sine", "iris"}
     movies = client.datasets.builtin("movies")
     assert movies.id == "builtin:movies"
     assert movies.kind == "linear_regression"

@@ -96,8 +96,8 @@ def test_gif_plots_show_inline_as_html() -> None:
 
 def test_unknown_builtin_lists_the_builtins(client: descent.Client) -> None:
     with pytest.raises(descent.NotFound) as caught:
-        client.datasets.builtin("iris")
-    assert "'iris'" in str(caught.value) and "'movies'" in str(caught.value)
+        client.datasets.builtin("mnist")
+    assert "'mnist'" in str(caught.value) and "'movies'" in str(caught.value)
     assert "'three-blobs'" in str(caught.value)
 
 
