@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     max_run_cost: float = 5e12
     max_run_stored_bytes: int = 512 * 1024 * 1024  # history incl. weights: "full"
     task_soft_time_limit_s: int = 6 * 3600  # the run fails as "time_limit" after this
+    # An LR range test is at most 10,000 batches: its own, shorter limits (hard = soft + 60).
+    lr_range_soft_time_limit_s: int = 1800
     task_time_limit_s: int = 6 * 3600 + 60  # the pool child is killed after this
     cancel_check_s: float = 0.5  # cancel is checked inside an epoch at least this often
     history_page_bytes: int = 32 * 1024 * 1024  # a history page's rows (weights "full": fewer)

@@ -19,6 +19,7 @@ from descent_server.api.routes import (
     docs,
     events,
     history,
+    lr_range_tests,
     plots,
     runs,
     service,
@@ -50,7 +51,7 @@ def create_app() -> FastAPI:
     )
     errors.install(app)
     app.include_router(service.router)
-    for module in (datasets, runs, history, plots, events, sweeps):
+    for module in (datasets, runs, history, plots, events, sweeps, lr_range_tests):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.include_router(dashboard.router)
     app.include_router(docs.router)

@@ -80,6 +80,13 @@ def get_enqueue() -> Enqueue:
 EnqueueDep = Annotated[Enqueue, Depends(get_enqueue)]
 
 
+def get_lr_range_enqueue() -> Enqueue:
+    """Return the function that hands a committed LR range test id to the broker."""
+    from descent_server.workers.queue import enqueue_lr_range_test
+
+    return enqueue_lr_range_test
+
+
 def get_broker_ping() -> BrokerPing:
     """Return the function that checks the broker answers (for readiness)."""
     from descent_server.workers.queue import ping_broker

@@ -153,14 +153,43 @@ def _material(run: dict[str, Any]) -> tuple[Any, ...]:
     return (
         run["status"], run["attempt"], run["cancel_requested"], run["device"],
         run["error"] is None, run["result"] is None, run["analysis"] is None,
+        len(run["diagnostics"]),
     )  # fmt: skip
+
+
+@dataclass
+class Diagnoses:
+    """Which of a run's diagnoses a stream has sent: each once, none before its epoch's row.
+
+    A stream resumed after epoch N (Last-Event-ID or since_epoch) skips those found at or
+    before N: they went out with their epochs on the earlier connection.
+    """
+
+    after: int  # where the stream (re)started
+    sent: set[tuple[str, str]] | None = None  # (code, severity): a run stores each once
+
+    def due(self, run: dict[str, Any], upto: int | None) -> list[dict[str, Any]]:
+        """Return the diagnoses not sent yet, found at or before `upto` (None: all), in epoch
+        order, and count them as sent."""
+        found = run["diagnostics"]
+        if self.sent is None:
+            self.sent = {(d["code"], d["severity"]) for d in found if d["epoch"] <= self.after}
+        new = [
+            d for d in found
+            if (d["code"], d["severity"]) not in self.sent and (upto is None or d["epoch"] <= upto)
+        ]  # fmt: skip
+        new.sort(key=lambda d: d["epoch"])
+        self.sent.update((d["code"], d["severity"]) for d in new)
+        return new
 
 
 async def stream_run(
     engine: Engine, run_id: str, owner: str, after: int, *, epochs: bool = True
 ) -> AsyncIterator[dict[str, Any]]:
-    """Yield SSE messages: every epoch after `after`, status changes, end after final."""
+    """Yield SSE messages: every epoch after `after`, each diagnosis after its epoch, status
+    changes; end after final."""
     hub = get_hub()
+    diagnoses = Diagnoses(after)
     with hub.subscribe(engine, run_id) as listener:
         sent: tuple[Any, ...] | None = None
         sent_progress: Any = None
@@ -173,6 +202,9 @@ async def stream_run(
             listener.seen = batch.version
             for after, row in batch.rows:
                 yield {"event": "epoch", "id": str(after), "data": row}
+            # No id: a reconnecting client's Last-Event-ID stays the last epoch it got.
+            for found in diagnoses.due(batch.run, after if batch.more else None):
+                yield {"event": "diagnosis", "data": _dumps(found)}
             # A final status waits until every epoch before it went out.
             done = batch.final and not batch.more
             material, progress = _material(batch.run), batch.run["progress"]

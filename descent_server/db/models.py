@@ -129,6 +129,9 @@ class Run(Base):
     parent_run_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
     # finished_at - started_at, stored at finish so the list can sort by it; null while live.
     duration_s: Mapped[float | None] = mapped_column(Float, default=None)
+    # What the diagnostics engine found while it trained (ml/diagnostics Finding dicts), in
+    # the order found; written with the epochs they came from, under the same lease.
+    diagnostics: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
     request_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -230,3 +233,27 @@ class RateLimit(Base):
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     full_at: Mapped[float] = mapped_column(Float)  # unix seconds
+
+
+class LrRangeTest(Base):
+    """A learning-rate range test of one run request, run by a worker (services/lr_range_tests)."""
+
+    __tablename__ = "lr_range_test"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default=Status.QUEUED)
+    # The run request, its hyperparameters filled as a run's would be (resubmittable).
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    queue: Mapped[str] = mapped_column(String(16), default="cpu")
+    min_lr: Mapped[float] = mapped_column(Float)
+    max_lr: Mapped[float] = mapped_column(Float)
+    steps: Mapped[int] = mapped_column(Integer)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)  # claims; fences the result
+    # LrRangeResult.to_dict(): points, suggested_learning_rate, rule, stopped_early, lr_max.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)

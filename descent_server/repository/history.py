@@ -112,13 +112,15 @@ def append_epochs(
     attempt: int,
     records: Sequence[EpochRecord],
     recorded_at: Sequence[float] | None = None,
+    diagnostics: list[dict[str, Any]] | None = None,
 ) -> bool:
     """Store a batch of epochs (and their snapshots) if `attempt` holds the run; else False.
 
     `recorded_at` holds each record's wall-clock time (time.time()); without it every row
     gets the time of this call. Also moves run.progress_epoch, run.metrics, the heartbeat
-    and run.version, in the caller's transaction. Epochs already stored are overwritten (a
-    restarted attempt wins), their time too.
+    and run.version, in the caller's transaction, and sets run.diagnostics when given (the
+    whole list: the lease holder is its only writer). Epochs already stored are overwritten
+    (a restarted attempt wins), their time too.
     """
     now = db_now(session)  # the heartbeat: the database's clock, as every lease time is
     if not records:
@@ -126,6 +128,7 @@ def append_epochs(
     last = max(records, key=lambda r: r.epoch)
     # The fenced UPDATE comes first: it locks the run row until commit, so the lease cannot
     # change hands while the epochs go in.
+    found = {} if diagnostics is None else {"diagnostics": diagnostics}
     moved = fenced_update(
         session,
         run_id,
@@ -134,6 +137,7 @@ def append_epochs(
         metrics=metrics_of(last),
         heartbeat_at=now,
         version=Run.version + 1,
+        **found,
     )
     if not moved:
         return False

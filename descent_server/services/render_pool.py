@@ -35,7 +35,7 @@ PlotFunction = Literal[
     "loss_plot", "params_plot", "fit_plot", "surface_plot", "contour_plot",
     "boundary_plot", "boundary_gif", "sweep_loss_plot", "mlp_fit_plot", "mlp_fit_gif",
     "compare_loss_plot",
-    "parallel_plot",
+    "parallel_plot", "lr_range_plot",
 ]  # fmt: skip
 JOBS_PER_CHILD = 50  # then a fresh process: whatever the allocator kept is returned
 RECYCLE_PEAK_BYTES = 768 * 1024 * 1024  # a child that once grew this big is replaced at once

@@ -17,8 +17,11 @@ from descent_server.domain import FINAL_STATUSES, Status
 from descent_server.repository import quotas as quotas_repo
 from descent_server.repository import runs as repo
 from descent_server.repository.pages import BadCursor
-from descent_server.repository.run_order import BadSort, RunOrder
+from descent_server.repository.run_order import DEFAULT_SORT, BadSort, RunOrder
+from descent_server.repository.run_order import FIELDS as SORT_FIELDS
 from descent_server.repository.runs import RunFilter
+
+__all__ = ["DEFAULT_SORT", "SORT_FIELDS", "RunFilter"]  # what the list route takes, re-exported
 from descent_server.services import cost, dotted, idempotency, kinds, quotas
 from descent_server.services.datasets import dataset_name
 from descent_server.services.errors import Conflict, InvalidInput, NotFound, RateLimited

@@ -56,13 +56,22 @@ def plan(
     n_runs: int | None = None,
     seed: int | None = None,
     early_stop: dict[str, Any] | None = None,
+    session: Session | None = None,
+    owner: str | None = None,
+    kind: str | None = None,
 ) -> Plan:
-    """Validate a search (`axes`, or `grid` as older clients name it) and list its points."""
+    """Validate a search (`axes`, or `grid` as older clients name it) and list its points.
+
+    An axis `{"around": "<lr range test id>"}` becomes the range around that test's
+    suggestion (services/lr_range_tests.around_axis), for which `session`, `owner` and the
+    run's `kind` are needed.
+    """
     if axes is not None and grid is not None:
         raise InvalidInput.at(["body", "grid"], "give the search space as axes or grid, not both")
     field, space = ("axes", axes) if axes is not None else ("grid", grid)
     if space is None:
         raise InvalidInput.at(["body", "axes"], "give the hyperparameters to vary")
+    space = _resolve_around(space, strategy, field, session=session, owner=owner, kind=kind)
     search.check_axes(space, strategy=strategy, loc=["body", field])
     if early_stop is not None:
         Rule.of(early_stop)  # the schema checked its fields
@@ -80,6 +89,32 @@ def plan(
     seed = secrets.randbelow(2**31) if seed is None else seed  # stored: the draws repeat
     points = search.random_points(space, n_runs=n_runs, seed=seed)
     return Plan(strategy, space, points, seed=seed, early_stop=early_stop)
+
+
+def _resolve_around(
+    space: dict[str, Any],
+    strategy: str,
+    field: str,
+    *,
+    session: Session | None,
+    owner: str | None,
+    kind: str | None,
+) -> dict[str, Any]:
+    """Replace each `{"around": id}` axis by the range around that range test's suggestion."""
+    from descent_server.services.lr_range_tests import around_axis
+
+    resolved = dict(space)
+    for name, axis in space.items():
+        if not (isinstance(axis, dict) and set(axis) == {"around"}):
+            continue
+        loc: list[str | int] = ["body", field, name]
+        if session is None or owner is None or kind is None:
+            raise InvalidInput.at(loc, "an around axis is not accepted here")
+        resolved[name] = around_axis(
+            session=session, owner=owner, kind=kind, name=name, test_id=axis["around"],
+            grid=strategy == search.GRID, loc=loc,
+        )  # fmt: skip
+    return resolved
 
 
 def create(

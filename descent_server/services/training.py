@@ -24,7 +24,7 @@ from descent_server.db.session import session_scope
 from descent_server.domain import Status
 from descent_server.ml.types import EpochRecord, InvalidData, divergence_message
 from descent_server.repository import history, leases
-from descent_server.services import pruning
+from descent_server.services import diagnosis, pruning
 from descent_server.services.errors import DomainError
 from descent_server.services.kinds.mlp import STATE
 from descent_server.settings import Settings, get_settings
@@ -35,6 +35,8 @@ CANCEL_POLL_S = 0.2
 WEIGHTS_EVERY_S = 2.0  # the MLP "weights" checkpoint is rewritten at most this often
 DB_RETRY_S = 120.0  # longer than a database restart; shorter than giving the run up
 NPZ = "application/x-npz"
+# The run's columns a worker reads before training (its data is loaded beside them).
+LOADED = ("kind", "hyperparameters", "analysis", "epochs", "features", "target", "diagnostics")
 
 
 class LeaseLost(Exception):
@@ -109,7 +111,8 @@ class LeaseWatch:
 
 
 class HistoryWriter:
-    """Buffers epoch records and writes them in batches, with the latest MLP weights."""
+    """Buffers epoch records and writes them in batches, with the latest MLP weights and
+    the diagnostics found on them."""
 
     def __init__(self, db: Database, run_id: str, attempt: int, settings: Settings) -> None:
         self.db, self.run_id, self.attempt = db, run_id, attempt
@@ -120,11 +123,14 @@ class HistoryWriter:
         self.last_flush = self.last_weights = time.monotonic()
         self.lost = threading.Event()
         self.epoch = -1  # the last epoch handed over
+        self.diagnoser: diagnosis.Diagnoser | None = None  # set once the training job is known
 
     def on_epoch(self, record: EpochRecord) -> None:
         """Buffer one record (the engines' on_epoch), stamped with the wall-clock time."""
         self.buffer.append(record)
         self.epoch = max(self.epoch, record.epoch)
+        if self.diagnoser is not None:  # its findings go out with this record's batch
+            self.diagnoser.observe(record)
         # The time its numbers reached the service: when an engine hands over many epochs
         # at once (the regression's sufficient-statistics loop), they share about one time.
         self.times.append(time.time())
@@ -151,8 +157,9 @@ class HistoryWriter:
             weights = (epoch, model.to_bytes(), state)
             self.model, self.last_weights = None, time.monotonic()
         self.last_flush = time.monotonic()
+        found = self.diagnoser.take() if self.diagnoser is not None and records else None
         if (records or weights) and not self.lost.is_set():
-            ok = self.db.call(_write, self.run_id, self.attempt, records, times, weights)
+            ok = self.db.call(_write, self.run_id, self.attempt, records, times, weights, found)
             if not ok:
                 self.lost.set()
 
@@ -164,8 +171,9 @@ def _write(
     records: list[EpochRecord],
     times: list[float],
     weights: tuple[int, bytes, bytes | None] | None,
+    diagnostics: list[dict[str, Any]] | None = None,
 ) -> bool:
-    if not history.append_epochs(session, run_id, attempt, records, times):
+    if not history.append_epochs(session, run_id, attempt, records, times, diagnostics):
         return False
     if weights is not None:  # weights and state in one transaction: never of two epochs
         epoch, content, state = weights
@@ -235,10 +243,7 @@ def _load(session: Session, run_id: str) -> tuple[dict[str, Any], Any]:
     run = session.get(Run, run_id)
     if run is None:
         raise LeaseLost(run_id)
-    fields = {
-        name: getattr(run, name)
-        for name in ("kind", "hyperparameters", "analysis", "epochs", "features", "target")
-    }
+    fields = {name: getattr(run, name) for name in LOADED}
     return fields, load_training_data(session=session, run=run)
 
 
@@ -270,6 +275,7 @@ def _train(
         get_artifact=lambda name: db.call(history.get_artifact, run_id, name),
         truncate=lambda after: _fenced(db.call(history.truncate_history, run_id, attempt, after)),
     )  # fmt: skip
+    writer.diagnoser = diagnosis.start(adapter, job, run["diagnostics"], run["epochs"])
     try:
         trained = adapter.train(job)
     except SoftTimeLimitExceeded:

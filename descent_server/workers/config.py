@@ -18,6 +18,7 @@ from descent_server.workers import file_broker
 QUEUES = ("cpu", "gpu")
 TRAIN_TASK = "descent_server.workers.tasks.train_run"
 RECOVER_TASK = "descent_server.workers.tasks.recover_leases"
+LR_RANGE_TASK = "descent_server.workers.tasks.run_lr_range_test"
 # Longer than the longest allowed run: an unacked message is redelivered only after this.
 # A redelivery is harmless anyway: claiming a run someone holds is a no-op.
 VISIBILITY_TIMEOUT_S = 7 * 24 * 3600
@@ -76,7 +77,11 @@ def make_app(settings: Settings | None = None) -> Celery:
             TRAIN_TASK: {
                 "soft_time_limit": settings.task_soft_time_limit_s,
                 "time_limit": settings.task_time_limit_s,
-            }
+            },
+            LR_RANGE_TASK: {
+                "soft_time_limit": settings.lr_range_soft_time_limit_s,
+                "time_limit": settings.lr_range_soft_time_limit_s + 60,
+            },
         },
     )
     return app

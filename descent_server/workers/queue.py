@@ -8,7 +8,7 @@ from functools import lru_cache
 from celery import Celery
 
 from descent_server.settings import get_settings
-from descent_server.workers.config import QUEUES, TRAIN_TASK, make_app
+from descent_server.workers.config import LR_RANGE_TASK, QUEUES, TRAIN_TASK, make_app
 
 _lock = threading.Lock()
 BROKER_TIMEOUT_S = 2.0  # a readiness probe waits no longer for the broker
@@ -38,6 +38,14 @@ def enqueue_run(run_id: str, queue: str = "cpu") -> None:
     # on every transport, and a submit costs a millisecond, so serialize them.
     with _lock:
         producer().send_task(TRAIN_TASK, args=[run_id], queue=queue, routing_key=queue)
+
+
+def enqueue_lr_range_test(test_id: str, queue: str = "cpu") -> None:
+    """Send the range-test task for `test_id` to `queue` ("cpu" or "gpu")."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue: {queue}")
+    with _lock:
+        producer().send_task(LR_RANGE_TASK, args=[test_id], queue=queue, routing_key=queue)
 
 
 def queue_depth(queue: str) -> int | None:

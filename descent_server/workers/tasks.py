@@ -10,7 +10,7 @@ from celery import Task
 from celery.exceptions import TimeLimitExceeded
 
 from descent_server.workers.celery_app import app
-from descent_server.workers.config import RECOVER_TASK, TRAIN_TASK
+from descent_server.workers.config import LR_RANGE_TASK, RECOVER_TASK, TRAIN_TASK
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,15 @@ def train_run(run_id: str) -> str | None:
     from descent_server.services.training import run_training
 
     return run_training(session_factory=session_factory, run_id=run_id)
+
+
+@app.task(name=LR_RANGE_TASK)
+def run_lr_range_test(test_id: str) -> str | None:
+    """Run learning-rate range test `test_id` if it is still queued; return its final status."""
+    from descent_server.db.session import session_factory
+    from descent_server.services.lr_range_tests import run_test
+
+    return run_test(session_factory=session_factory, test_id=test_id)
 
 
 @app.task(name=RECOVER_TASK)

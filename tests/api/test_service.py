@@ -16,6 +16,8 @@ V1_PATHS = {
     "/v1/runs/{run_id}/plots/{name}.png", "/v1/runs/{run_id}/plots/{name}.gif",
     "/v1/runs/{run_id}/predict", "/v1/runs/{run_id}/model", "/v1/sweeps", "/v1/sweeps/{sweep_id}",
     "/v1/sweeps/{sweep_id}/cancel", "/v1/sweeps/{sweep_id}/plots/{name}.png",
+    "/v1/lr-range-tests", "/v1/lr-range-tests/{test_id}",
+    "/v1/lr-range-tests/{test_id}/plots/loss.png",
     "/v1/runs/{run_id}/clone", "/v1/runs/compare", "/v1/runs/compare/plots/loss.png",
 }  # fmt: skip
 

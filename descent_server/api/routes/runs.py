@@ -35,8 +35,6 @@ from descent_server.api.schemas.runs import (
     Tag,
 )
 from descent_server.db.session import get_engine
-from descent_server.repository.run_order import DEFAULT_SORT, FIELDS
-from descent_server.repository.runs import RunFilter
 from descent_server.services import compare as compare_service
 from descent_server.services import kinds
 from descent_server.services import runs as service
@@ -85,8 +83,8 @@ def submit_run(
 
 
 _SORT = (
-    f"{', '.join(FIELDS)}; a leading - sorts descending. Runs without the value (still "
-    "live, or a metric their kind does not record) come last either way."
+    f"{', '.join(service.SORT_FIELDS)}; a leading - sorts descending. Runs without the value "
+    "(still live, or a metric their kind does not record) come last either way."
 )
 _IDS = "2 to 20 of your run ids, comma-separated, each once"
 
@@ -108,12 +106,12 @@ def list_runs(
     ] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
-    sort: Annotated[str, Query(max_length=40, description=_SORT)] = DEFAULT_SORT,
+    sort: Annotated[str, Query(max_length=40, description=_SORT)] = service.DEFAULT_SORT,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> RunPage:
     """List your runs, filtered (all conditions hold) and sorted; newest first by default."""
-    where = RunFilter(
+    where = service.RunFilter(
         status=status, kind=kind, dataset_id=dataset_id, sweep_id=sweep_id, tags=tag, q=q,
         created_after=created_after, created_before=created_before,
     )  # fmt: skip

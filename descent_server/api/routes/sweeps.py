@@ -58,6 +58,7 @@ def create_sweep(
     plan = service.plan(
         strategy=body.strategy, axes=body.axes, grid=body.grid, n_runs=body.n_runs,
         seed=body.seed, early_stop=early_stop,
+        session=session, owner=caller.owner, kind=body.run.kind,  # type: ignore[union-attr]
     )  # fmt: skip
     ratelimit.take("submit", caller.owner, len(plan.points))  # each run is a submission
     sweep, runs = service.create(

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_seri
 from descent_server.api.schemas.common import UtcDatetime
 from descent_server.db.models import Run
 from descent_server.domain import NO_CONTROL_CHARS, Kind, Name, Status
+from descent_server.ml.diagnostics import CODES
 from descent_server.services import kinds
 
 # The run request: one schema per kind (its own hyperparameters, defaults, bounds and an
@@ -16,7 +17,8 @@ from descent_server.services import kinds
 RunCreate = kinds.request_union()
 
 __all__ = [
-    "Kind", "RunClone", "RunComparison", "RunCreate", "RunPage", "RunRead", "RunUpdate", "Status",
+    "Diagnosis", "Kind", "RunClone", "RunComparison", "RunCreate", "RunPage", "RunRead",
+    "RunUpdate", "Status",
 ]  # fmt: skip
 
 TAG_MAX = 50
@@ -89,6 +91,21 @@ class Progress(BaseModel):
     epochs: int
 
 
+class Diagnosis(BaseModel):
+    """One thing the diagnostics found while the run trained, in plain words with its numbers."""
+
+    code: str = Field(
+        description="what was found: " + ", ".join(CODES), examples=["unscaled_features"]
+    )
+    severity: Literal["info", "warning", "error"]
+    epoch: int = Field(description="the epoch it was found at")
+    message: str = Field(description="what happened, in plain words")
+    hint: str = Field(description="what to change")
+    evidence: dict[str, bool | int | float | str | list[float] | None] = Field(
+        description="the numbers behind it (finite, or null)"
+    )
+
+
 class RunError(BaseModel):
     """Why a run failed or diverged."""
 
@@ -124,6 +141,9 @@ class RunRead(BaseModel):
     notes: str | None
     parent_run_id: str | None = Field(description="the run this one was cloned from")
     duration_s: float | None = Field(description="seconds from start to finish; null while live")
+    diagnostics: list[Diagnosis] = Field(
+        description="what the diagnostics found while it trained, in the order found"
+    )
     created_at: UtcDatetime
     started_at: UtcDatetime | None
     finished_at: UtcDatetime | None
@@ -159,6 +179,7 @@ class RunRead(BaseModel):
             notes=run.notes,
             parent_run_id=run.parent_run_id,
             duration_s=run.duration_s,
+            diagnostics=[Diagnosis.model_validate(d) for d in run.diagnostics or []],
             created_at=run.created_at,
             started_at=run.started_at,
             finished_at=run.finished_at,

@@ -14,7 +14,9 @@ SweepStatus = Literal[Status.RUNNING, Status.SUCCEEDED, Status.FAILED, Status.CA
 AXES_DOC = (
     "Hyperparameter → a list of values, or (random search only) a distribution: "
     '{"log_uniform": [lo, hi]}, {"uniform": [lo, hi]}, {"int_uniform": [lo, hi]} or '
-    '{"choice": [...]}. Dotted names reach nested ones ("optimizer.learning_rate").'
+    '{"choice": [...]}. Dotted names reach nested ones ("optimizer.learning_rate"). '
+    'The learning rate may be {"around": "<lr range test id>"}: suggestion/10 … ×3, '
+    "log-spaced (5 values in a grid, log_uniform in a random search)."
 )
 
 

@@ -1,6 +1,7 @@
 // Keeping a run's state current: history paging, the event stream, and a polling fallback.
 
 import { api, FINAL_STATUSES, streamEvents } from "./api.js";
+import { mergeDiagnoses } from "./diagnoses.js";
 import { isAbort, sleep } from "./dom.js";
 
 const MAX_POINTS = 20000; // history rows kept in memory; older ones are thinned
@@ -15,6 +16,7 @@ export class RunFeed {
     this.run = null;
     this.etag = null;
     this.history = []; // rows sorted by epoch
+    this.diagnoses = []; // what the server found, from the run and `diagnosis` events
     this.mode = "connecting"; // connecting | live | polling | done
   }
 
@@ -42,6 +44,11 @@ export class RunFeed {
     const wasFinal = this.final;
     this.run = run;
     this.onChange(this.final && !wasFinal ? "final" : "run");
+    this.addDiagnoses(run.diagnostics);
+  }
+
+  addDiagnoses(found) {
+    if (mergeDiagnoses(this.diagnoses, found)) this.onChange("diagnosis");
   }
 
   addEpochs(rows) {
@@ -122,6 +129,9 @@ export class RunFeed {
   onEvent(ev) {
     if (ev.event === "epoch") this.addEpochs([ev.data]);
     else if (ev.event === "status" && ev.data && typeof ev.data === "object") this.setRun(ev.data);
+    else if (ev.event === "diagnosis" && ev.data && typeof ev.data === "object") {
+      this.addDiagnoses([ev.data]);
+    }
   }
 
   async pollOnce() {

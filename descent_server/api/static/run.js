@@ -2,6 +2,7 @@
 // epoch scrubber (slider + play) that drives the boundary, the fit line and the descent path.
 
 import { api } from "./api.js";
+import { DiagnosisBanners } from "./diagnoses.js";
 import { h, isAbort, kindLabel, runTitle, showError, statusBadge, when } from "./dom.js";
 import { RunFeed } from "./live.js";
 import { LiveStats } from "./livestats.js";
@@ -26,6 +27,7 @@ export function renderRun(main, runId, signal) {
     details: h("div", { class: "details" }),
     charts: h("div", { class: "charts" }),
     stats: new LiveStats(signal),
+    diagnoses: new DiagnosisBanners(),
     names: new Map(),
   };
   ui.meta = new RunMeta(runId, signal, (run) => feed.setRun(run));
@@ -33,7 +35,7 @@ export function renderRun(main, runId, signal) {
     h("p", {}, h("a", { href: "#/" }, "← All runs")),
     h("div", { class: "run-head" }, ui.title, ui.status),
     h("div", { class: "run-progress" }, ui.counter, ui.mode, ui.stats.el),
-    ui.meta.el, ui.runError, ui.pageError, ui.note, ui.metrics, ui.charts, ui.details,
+    ui.meta.el, ui.runError, ui.diagnoses.el, ui.pageError, ui.note, ui.metrics, ui.charts, ui.details,
     h("div", { class: "actions" }, ui.cancel, ui.remove));
 
   let visuals = null;
@@ -64,6 +66,7 @@ export function renderRun(main, runId, signal) {
       refreshHeader();
       visuals?.onHistory();
     }
+    if (what === "diagnosis") ui.diagnoses.update(feed.diagnoses);
     if (what === "mode") {
       ui.mode.textContent = { live: "● live", polling: "● polling", connecting: "" }[feed.mode] || "";
     }

@@ -3,6 +3,7 @@
 
 import { api, isMlp, KINDS, randomKey } from "./api.js";
 import { h, isAbort, showError } from "./dom.js";
+import { describe, rangeTest } from "./lrrange.js";
 
 const DEFAULTS = {
   linear_regression: { learning_rate: 0.01, epochs: 300, batch_size: "" },
@@ -48,6 +49,8 @@ export function buildForm(box, signal, deps) {
     sweep: h("input", { id: "sweep-lrs", name: "sweep-lrs", type: "text", placeholder: "0.001, 1e-12, 2e-10", "aria-describedby": "sweep-lrs-hint" }),
     submit: h("button", { type: "submit", id: "submit-run", class: "primary" }, "Start run"),
     submitSweep: h("button", { type: "button", id: "submit-sweep" }, "Start sweep"),
+    findLr: h("button", { type: "button", id: "find-lr", title: "run a learning-rate range test of this run and use its suggestion" }, "Find learning rate"),
+    findLrState: h("span", { id: "find-lr-state", class: "muted small", role: "status" }),
     error: h("div", { id: "form-error", class: "banner error", role: "alert", hidden: true }),
     uploadState: h("span", { class: "muted small", role: "status" }),
   };
@@ -71,7 +74,8 @@ export function buildForm(box, signal, deps) {
       field("Name (optional)", els.name),
       h("div", { class: "grid3" },
         field("Learning rate", els.lr), field("Epochs", els.epochs),
-        field("Batch size", els.batch))),
+        field("Batch size", els.batch)),
+      h("div", { class: "row" }, els.findLr, els.findLrState)),
     regression, mlp,
     els.error,
     h("div", { class: "actions" }, els.submit),
@@ -204,6 +208,22 @@ export function buildForm(box, signal, deps) {
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     submit("v1/runs", request(), els.submit);
+  });
+  els.findLr.addEventListener("click", async () => {
+    els.findLr.disabled = true;
+    showError(els.error, null);
+    try {
+      const test = await rangeTest(request(), signal, (text) => { els.findLrState.textContent = text; });
+      els.findLrState.textContent = describe(test);
+      if (test.suggested_learning_rate != null) {
+        els.lr.value = String(Number(test.suggested_learning_rate.toPrecision(3)));
+      }
+    } catch (err) {
+      els.findLrState.textContent = "";
+      if (!isAbort(err)) showError(els.error, err);
+    } finally {
+      els.findLr.disabled = false;
+    }
   });
   els.submitSweep.addEventListener("click", () => {
     const rates = els.sweep.value.split(/[\s,;]+/).filter(Boolean).map(Number);

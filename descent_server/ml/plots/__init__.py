@@ -17,6 +17,7 @@ from descent_server.ml.plots.curves import (
     params_plot,
     sweep_loss_plot,
 )
+from descent_server.ml.plots.lr_range import lr_range_plot
 from descent_server.ml.plots.mlp_fit import fit_title, mlp_fit_gif, mlp_fit_plot
 from descent_server.ml.plots.parallel import parallel_plot
 from descent_server.ml.plots.regression import SurfaceLike, contour_plot, fit_plot, surface_plot
@@ -33,6 +34,7 @@ __all__ = [
     "fit_plot",
     "fit_title",
     "loss_plot",
+    "lr_range_plot",
     "mlp_fit_gif",
     "mlp_fit_plot",
     "parallel_plot",

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from descent_server.db.models import Run
 from descent_server.domain import INT32_MAX, NO_CONTROL_CHARS, Name
+from descent_server.ml.diagnostics import Diagnostics
 from descent_server.services import cost
 from descent_server.services.cost import Estimate
 from descent_server.services.errors import InvalidInput, NotFound
@@ -152,6 +153,10 @@ class KindAdapter:
     def train(self, job: TrainingJob) -> Trained:
         """Train the run in a worker, handing every epoch to `job.on_epoch`."""
         raise NotImplementedError
+
+    def diagnostics(self, job: TrainingJob) -> Diagnostics | None:
+        """Return the rule engine that watches this run train (None: the kind has none)."""
+        return None
 
     def predict(self, session: Session, run: Run, X: np.ndarray) -> dict[str, Any]:
         """Return `{"predictions": [...]}` (and what else the kind has) for rows X."""

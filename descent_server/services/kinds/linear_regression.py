@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from descent_server.db.models import Run
 from descent_server.domain import Kind
+from descent_server.ml.diagnostics import Diagnostics
 from descent_server.repository import history as repo
 from descent_server.services import cost
 from descent_server.services.errors import Conflict, InvalidInput, NotFound, NotReady
@@ -201,6 +202,13 @@ class LinearRegression(KindAdapter):
         }  # fmt: skip
         content = orjson.dumps(model, option=orjson.OPT_SERIALIZE_NUMPY)
         return Trained(trained.status, result, (content, "application/json"))
+
+    def diagnostics(self, job: TrainingJob) -> Diagnostics:
+        """Watch with the config it trains with: feature scales, 2/λ_max, the least loss."""
+        from descent_server.ml.diagnostics import regression_diagnostics
+
+        config = config_of(job.hyperparameters)
+        return regression_diagnostics(job.data.X, job.data.y, config, job.features)
 
     def predict(self, session: Session, run: Run, X: np.ndarray) -> dict[str, Any]:
         """Predict with the final (or latest stored) parameters, in float64."""

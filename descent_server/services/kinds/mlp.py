@@ -18,6 +18,7 @@ from pydantic import Field
 from sqlalchemy.orm import Session
 
 from descent_server.db.models import Run
+from descent_server.ml.diagnostics import Diagnostics
 from descent_server.services import cost
 from descent_server.services.errors import InvalidInput, NotFound
 from descent_server.services.kinds.base import (
@@ -255,6 +256,14 @@ class MLPKind(KindAdapter):
         }
         model = (_keras_file(trained.keras_model), "application/octet-stream")
         return Trained(trained.status, result, model)
+
+    def diagnostics(self, job: TrainingJob) -> Diagnostics:
+        """Watch with the config it trains with: scales, both splits' classes (seeded)."""
+        from descent_server.ml.diagnostics import mlp_diagnostics
+
+        hp: Any = self.hyperparameters.model_validate(job.hyperparameters)
+        data = job.data
+        return mlp_diagnostics(data.X, data.y, data.classes, self.config(hp), hp.seed, job.features)
 
     def result_extra(self, data: TrainingData) -> dict[str, Any]:
         """Return what else run.result holds for this kind (e.g. the class names)."""

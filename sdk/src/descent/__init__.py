@@ -8,6 +8,7 @@ from ._async_client import AsyncClient
 from ._async_run import AsyncRun, AsyncSweep
 from ._base import Event, __version__
 from ._client import Client
+from ._diagnostics import Diagnosis
 from ._domain import FINAL_STATUSES, LIVE_STATUSES, Kind, Status
 from ._exceptions import (
     APIError,
@@ -24,6 +25,7 @@ from ._exceptions import (
     ValidationError,
     WaitTimeout,
 )
+from ._lr_range import AsyncLrRangeTest, LrRangeTest
 from ._models import (
     BuiltinDataset,
     Column,
@@ -42,6 +44,7 @@ __all__ = [
     "LIVE_STATUSES",
     "APIError",
     "AsyncClient",
+    "AsyncLrRangeTest",
     "AsyncRun",
     "AsyncSweep",
     "BadRequest",
@@ -52,9 +55,11 @@ __all__ = [
     "Conflict",
     "Dataset",
     "DescentError",
+    "Diagnosis",
     "Kind",
     "Event",
     "LossSurface",
+    "LrRangeTest",
     "NotFound",
     "PayloadTooLarge",
     "Plot",

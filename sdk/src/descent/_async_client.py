@@ -22,6 +22,8 @@ from ._base import (
 )
 from ._domain import is_final
 from ._exceptions import TransportError, error_for
+from ._lr_range import AsyncLrRangeTest
+from ._lr_range import create as create_lr_range_test
 from ._models import BuiltinDataset, Dataset
 
 T = TypeVar("T")
@@ -51,6 +53,18 @@ class AsyncClient(BaseClient):
         self.datasets = AsyncDatasets(self)
         self.runs = AsyncRuns(self)
         self.sweeps = AsyncSweeps(self)
+
+    async def lr_range_test(
+        self,
+        *,
+        run: Mapping[str, Any],
+        min_lr: float = 1e-7,
+        max_lr: float = 10.0,
+        steps: int = 100,
+    ) -> AsyncLrRangeTest:
+        """Start a learning-rate range test of a run request (see Client.lr_range_test)."""
+        data = await self.execute(create_lr_range_test(run, min_lr, max_lr, steps))
+        return AsyncLrRangeTest(**AsyncLrRangeTest.parse(data), client=self)
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -12,6 +12,7 @@ from . import _ops as ops
 from ._across import Comparison, RunList, comparison_parts
 from ._async_run import AsyncRun, AsyncSweep
 from ._base import Event
+from ._diagnostics import typed_async_events
 from ._domain import Kind, Status, is_final
 from ._exceptions import DescentError, ServerError, TransportError
 from ._models import (
@@ -153,11 +154,14 @@ class AsyncRuns:
         since_epoch: int | None = None,
         epochs: bool = True,
     ) -> AsyncIterator[Event]:
-        """Stream epoch and status events until the run is final (resumes on drops)."""
+        """Stream epoch, status and diagnosis events until the run is final (resumes on drops);
+        a diagnosis event's data is a `Diagnosis`."""
         last = None if last_event_id is None else str(last_event_id)
         params = {"since_epoch": since_epoch, "epochs": None if epochs else False}
         path = f"/v1/runs/{run_id}/events"
-        return self._client.stream_events(path, last_event_id=last, params=params)
+        return typed_async_events(
+            self._client.stream_events(path, last_event_id=last, params=params)
+        )
 
     async def wait(
         self,
@@ -168,7 +172,10 @@ class AsyncRuns:
         poll_interval: float = 1.0,
         retry_for: float | None = None,
     ) -> AsyncRun:
-        """Wait until the run is final: follow the stream, else poll; ride out API restarts."""
+        """Wait until the run is final: follow the stream, else poll; ride out API restarts.
+
+        With `progress`, each diagnosis is printed (with its hint) as the server finds it.
+        """
         waiter = Waiter(f"run {run_id}", timeout, _retry_for(self._client, retry_for))
         data: dict[str, Any] = await _fetch(self._client, f"/v1/runs/{run_id}", waiter)
         bar = RunProgress(data, enabled=progress)
@@ -181,6 +188,8 @@ class AsyncRuns:
                                 data = event.data
                                 waiter.seen(data)
                                 bar.status(data)
+                            elif event.event == "diagnosis":
+                                bar.diagnosis(event.data)
                     except (TransportError, ServerError):
                         pass  # no stream (a restart, a proxy): poll instead
                 while not is_final(data):

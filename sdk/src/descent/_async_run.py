@@ -93,10 +93,16 @@ class AsyncRun(RunFields):
         return await self.client.runs.history(self.id, max_points=max_points, as_frame=as_frame)
 
     async def events(self, last_event_id: str | int | None = None) -> AsyncIterator[Event]:
-        """Stream epoch and status events until the run is final; status events update self."""
+        """Stream epoch, status and diagnosis events until the run is final.
+
+        Status events update self; a diagnosis event's data is a `Diagnosis`, also added to
+        `self.diagnostics`.
+        """
         async for event in self.client.runs.events(self.id, last_event_id=last_event_id):
             if event.event == "status" and isinstance(event.data, dict):
                 self._update(event.data)
+            elif event.event == "diagnosis":
+                self._found(event.data)
             yield event
 
     async def plot(self, name: str = "loss", **params: Any) -> Plot:

@@ -66,7 +66,8 @@ Op = Generator[Request, httpx.Response, T]
 
 @dataclass(frozen=True)
 class Event:
-    """One Server-Sent Event: `event` is "epoch" or "status", `data` the decoded JSON."""
+    """One Server-Sent Event: `event` is "epoch", "status" or "diagnosis", `data` the decoded
+    JSON (a `Diagnosis` for "diagnosis" events of `runs.events`)."""
 
     event: str
     data: Any

@@ -296,6 +296,25 @@ def cmd_runs_model(client: Client, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_lr_range_test(client: Client, args: argparse.Namespace) -> int:
+    spec = _run_spec(args)
+    test = client.lr_range_test(
+        run=spec, min_lr=args.min_lr, max_lr=args.max_lr, steps=args.steps
+    ).wait(timeout=args.wait_timeout)
+    if args.plot and test.points:
+        test.plot().save(args.plot)
+    if test.suggested_learning_rate is None:
+        error = (test.error or {}).get("message", test.status)
+        human = f"lr range test {test.id} {test.status}: {error}"
+    else:
+        human = (
+            f"lr range test {test.id}: suggested learning rate "
+            f"{test.suggested_learning_rate:.4g} ({test.rule}, {len(test.points)} steps)"
+        )
+    emit(args, test.raw, human)
+    return EXIT_OK if test.status == Status.SUCCEEDED else EXIT_RUN_FAILED
+
+
 def cmd_sweeps_create(client: Client, args: argparse.Namespace) -> int:
     grid = parse_assignments(args.grid, lists=True) if args.grid else None
     sweep = client.sweeps.create(

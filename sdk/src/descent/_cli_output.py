@@ -64,6 +64,9 @@ def describe_run(run: Run) -> str:
         lines.append(f"  result:   {json.dumps(run.result, default=str)}")
     if run.error:
         lines.append(f"  error:    {run.error.get('code')}: {run.error.get('message')}")
+    if run.diagnostics:
+        lines.append("  diagnoses:")
+        lines += ["    " + str(d).replace("\n", "\n    ") for d in run.diagnostics]
     return "\n".join(lines)
 
 

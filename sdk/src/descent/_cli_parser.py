@@ -71,7 +71,7 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
         prog="descent", parents=[common], description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    groups = parser.add_subparsers(dest="group", metavar="{datasets,runs,sweeps}")
+    groups = parser.add_subparsers(dest="group", metavar="{datasets,runs,sweeps,lr-range-test}")
 
     def command(
         group: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str
@@ -213,4 +213,14 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output")
     command(sweeps, "cancel", "cancel a sweep's runs").add_argument("id")
     command(sweeps, "delete", "delete a sweep and its runs").add_argument("id")
+
+    help = "run a learning-rate range test of a run and print the suggested rate"
+    p = groups.add_parser("lr-range-test", parents=[common], help=help, description=help)
+    p.set_defaults(command="lr_range_test")
+    _run_options(p)
+    p.add_argument("--min-lr", type=float, default=1e-7, help="the first rate (default 1e-7)")
+    p.add_argument("--max-lr", type=float, default=10.0, help="the last rate (default 10)")
+    p.add_argument("--steps", type=int, default=100, help="mini-batches, one rate each")
+    p.add_argument("--plot", metavar="PNG", help="also save the loss-per-rate curve here")
+    p.add_argument("--wait-timeout", type=float, help="give up after this many seconds")
     return parser

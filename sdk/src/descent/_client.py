@@ -21,6 +21,8 @@ from ._base import (
 )
 from ._domain import is_final
 from ._exceptions import TransportError, WaitTimeout, error_for
+from ._lr_range import LrRangeTest
+from ._lr_range import create as create_lr_range_test
 from ._models import BuiltinDataset, Dataset
 from ._resources import Runs, Sweeps
 
@@ -58,6 +60,20 @@ class Client(BaseClient):
         self.datasets = Datasets(self)
         self.runs = Runs(self)
         self.sweeps = Sweeps(self)
+
+    def lr_range_test(
+        self,
+        *,
+        run: Mapping[str, Any],
+        min_lr: float = 1e-7,
+        max_lr: float = 10.0,
+        steps: int = 100,
+    ) -> LrRangeTest:
+        """Start a learning-rate range test of a run request (as for runs.create, e.g.
+        `{"kind": ..., "dataset": ..., "features": ..., "target": ..., "hyperparameters": ...}`);
+        `.wait()` for `.suggested_learning_rate`, `.plot()` for the curve."""
+        data = self.execute(create_lr_range_test(run, min_lr, max_lr, steps))
+        return LrRangeTest(**LrRangeTest.parse(data), client=self)
 
     def __enter__(self) -> Client:
         return self

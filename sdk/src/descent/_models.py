@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypedDict
 
+from ._diagnostics import Diagnosis, diagnoses_from_json
 from ._domain import FINAL_STATUSES, LIVE_STATUSES, Status
 
 __all__ = [
@@ -135,7 +136,8 @@ class RunFields:
     """The fields of a Run (shared by the sync `Run` and the `AsyncRun`).
 
     `result` is {} until the run is final (the server sends null), so
-    `run.result["params"]` type-checks; `metrics` holds the latest epoch's values.
+    `run.result["params"]` type-checks; `metrics` holds the latest epoch's values;
+    `diagnostics` says why it is (or isn't) learning, found while it trains.
     """
 
     id: str
@@ -162,6 +164,7 @@ class RunFields:
     duration_s: float | None = None
     dataset_name: str | None = None
     swept: dict[str, Any] = field(default_factory=dict)
+    diagnostics: list[Diagnosis] = field(default_factory=list)
     created_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -180,12 +183,18 @@ class RunFields:
         values["result"] = data.get("result") or {}
         values["tags"] = list(data.get("tags") or [])
         values["swept"] = data.get("swept") or {}
+        values["diagnostics"] = diagnoses_from_json(data.get("diagnostics"))
         values["raw"] = data
         return values
 
     def _update(self, data: dict[str, Any]) -> None:
         for key, value in self.parse(data).items():
             setattr(self, key, value)
+
+    def _found(self, diagnosis: Any) -> None:
+        """Add the Diagnosis of a `diagnosis` event to `diagnostics` (once)."""
+        if isinstance(diagnosis, Diagnosis) and diagnosis not in self.diagnostics:
+            self.diagnostics.append(diagnosis)
 
     @property
     def done(self) -> bool:

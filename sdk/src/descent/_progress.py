@@ -1,33 +1,54 @@
-"""A tqdm progress bar for a run (epochs, loss); silently absent without tqdm."""
+"""A tqdm progress bar for a run (epochs, loss) and its diagnoses as they arrive.
+
+The bar is silently absent without tqdm; the diagnoses are printed either way.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ._diagnostics import Diagnosis, diagnoses_from_json
 from ._domain import FINAL_STATUSES
 
 
 class RunProgress:
-    """Show a run's epochs and latest loss; a no-op when disabled or tqdm is missing."""
+    """Show a run's epochs, latest loss and each new diagnosis; a no-op when disabled."""
 
     def __init__(self, run: dict[str, Any], enabled: bool = True) -> None:
         self._bar: Any = None
+        self._enabled = enabled
+        self._printed: set[tuple[str, int | None, str]] = set()
         if not enabled:
             return
         try:
             from tqdm.auto import tqdm
         except ImportError:
-            return
-        total = (run.get("progress") or {}).get("epochs") or None
-        label = run.get("name") or str(run.get("id", ""))[:8]
-        self._bar = tqdm(total=total, desc=label, unit="epoch", dynamic_ncols=True)
+            tqdm = None
+        if tqdm is not None:
+            total = (run.get("progress") or {}).get("epochs") or None
+            label = run.get("name") or str(run.get("id", ""))[:8]
+            self._bar = tqdm(total=total, desc=label, unit="epoch", dynamic_ncols=True)
         self.status(run)
 
     def status(self, run: dict[str, Any]) -> None:
-        """Update from a Run: progress, loss and status."""
+        """Update from a Run: progress, loss, status and any diagnosis not yet printed."""
         progress = run.get("progress") or {}
         loss = (run.get("metrics") or {}).get("loss")
         self._show(progress.get("epoch"), loss, run.get("status"))
+        for diagnosis in diagnoses_from_json(run.get("diagnostics")):
+            self.diagnosis(diagnosis)
+
+    def diagnosis(self, diagnosis: Any) -> None:
+        """Print a Diagnosis (message and hint) above the bar, once."""
+        if not self._enabled or not isinstance(diagnosis, Diagnosis):
+            return
+        if diagnosis.key in self._printed:
+            return
+        self._printed.add(diagnosis.key)
+        if self._bar is not None:
+            self._bar.write(str(diagnosis))
+        else:
+            print(diagnosis, flush=True)
 
     def epoch(self, row: dict[str, Any]) -> None:
         """Update from one history row."""

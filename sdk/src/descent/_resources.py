@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from . import _ops as ops
 from ._across import Comparison, RunList, comparison_parts
 from ._base import Event, Request
+from ._diagnostics import typed_events
 from ._domain import Kind, Status, is_final
 from ._exceptions import DescentError, ServerError, TransportError, WaitTimeout
 from ._models import (
@@ -160,13 +161,14 @@ class Runs:
         epochs: bool = True,
         timeout: float | None = None,
     ) -> Iterator[Event]:
-        """Stream `epoch` and `status` events until the run is final (resumes on drops)."""
+        """Stream `epoch`, `status` and `diagnosis` events until the run is final (resumes on
+        drops); a diagnosis event's data is a `Diagnosis`."""
         deadline = None if timeout is None else time.monotonic() + timeout
         params = {"since_epoch": since_epoch, "epochs": None if epochs else False}
         last = None if last_event_id is None else str(last_event_id)
         path = f"/v1/runs/{run_id}/events"
-        return self._client.stream_events(
-            path, last_event_id=last, params=params, deadline=deadline
+        return typed_events(
+            self._client.stream_events(path, last_event_id=last, params=params, deadline=deadline)
         )
 
     def wait(
@@ -179,6 +181,8 @@ class Runs:
         retry_for: float | None = None,
     ) -> Run:
         """Block until the run is final (progress bar); ride out API restarts for `retry_for` s.
+
+        With `progress`, each diagnosis is printed (with its hint) as the server finds it.
 
         It follows the event stream and polls when streaming fails; connection errors and
         502/503/504 are retried with backoff for `retry_for` seconds (default: the client's
@@ -198,6 +202,8 @@ class Runs:
                             bar.status(data)
                         elif event.event == "epoch":
                             bar.epoch(event.data)
+                        elif event.event == "diagnosis":
+                            bar.diagnosis(event.data)
                 except WaitTimeout:
                     raise waiter.timed_out() from None
                 except (TransportError, ServerError):

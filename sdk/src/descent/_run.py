@@ -92,13 +92,19 @@ class Run(RunFields):
     def events(
         self, last_event_id: str | int | None = None, since_epoch: int | None = None
     ) -> Iterator[Event]:
-        """Stream epoch and status events until the run is final; status events update self."""
+        """Stream epoch, status and diagnosis events until the run is final.
+
+        Status events update self; a diagnosis event's data is a `Diagnosis`, also added to
+        `self.diagnostics`.
+        """
         stream = self.client.runs.events(
             self.id, last_event_id=last_event_id, since_epoch=since_epoch
         )
         for event in stream:
             if event.event == "status" and isinstance(event.data, dict):
                 self._update(event.data)
+            elif event.event == "diagnosis":
+                self._found(event.data)
             yield event
 
     def plot(self, name: str = "loss", **params: Any) -> Plot:
