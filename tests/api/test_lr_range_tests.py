@@ -10,7 +10,7 @@ from typing import Any
 from PIL import Image
 from sqlalchemy import update
 
-from descent_server.api.routes.lr_range_tests import get_enqueue
+from descent_server.api.deps import get_lr_range_enqueue as get_enqueue
 from descent_server.db.models import LrRangeTest
 from descent_server.db.session import session_factory
 from descent_server.services import lr_range_tests as service

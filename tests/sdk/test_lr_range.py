@@ -12,7 +12,7 @@ import httpx
 import pytest
 from descent._cli import main
 
-from descent_server.api.routes.lr_range_tests import get_enqueue
+from descent_server.api.deps import get_lr_range_enqueue as get_enqueue
 from descent_server.db.session import session_factory
 from descent_server.services import lr_range_tests as service
 from tests.sdk.conftest import Server
