@@ -35,7 +35,8 @@ lint: install
 	$(PY) -m mypy descent_server
 	$(PY) -m mypy sdk/src
 
-bench: install
+bench: install  # the bench extra: mlflow for section M
+	$(PY) -m pip install $(PIP_FLAGS) -q -e ".[bench]"
 	$(PY) -m bench
 
 clean:

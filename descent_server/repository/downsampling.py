@@ -108,14 +108,18 @@ def after_truncate(session: Session, run_id: str, after_epoch: int) -> None:
 
 # The ends are kept anyway and belong to the first and last bucket, so a bucket never spends
 # a point on what an end already shows (a falling curve's bucket next to epoch 0).
+# Each bucket's extremes come from a window over the bucket, in one pass: a self-join of
+# the rows against their per-bucket aggregate let PostgreSQL, misled by the row estimate
+# of a run written a moment ago (1 row), pick a nested loop: rows × buckets comparisons.
 _SCAN = """
-WITH s AS MATERIALIZED (
-    SELECT epoch, loss, CASE WHEN epoch = :lo THEN 0 WHEN epoch = :hi THEN :buckets - 1
-        ELSE CAST(epoch - :lo - 1 AS BIGINT) * :buckets / :span END AS k
-    FROM epoch WHERE run_id = :run_id AND epoch >= :lo AND epoch <= :hi AND loss IS NOT NULL),
-g AS (SELECT k, min(loss) AS low, max(loss) AS high FROM s GROUP BY k)
-SELECT min(s.epoch) FROM s JOIN g ON s.k = g.k
-WHERE s.loss = g.low OR s.loss = g.high GROUP BY s.k, s.loss = g.low
+SELECT min(epoch) FROM (
+    SELECT epoch, loss, k, min(loss) OVER w AS low, max(loss) OVER w AS high FROM (
+        SELECT epoch, loss, CASE WHEN epoch = :lo THEN 0 WHEN epoch = :hi THEN :buckets - 1
+            ELSE CAST(epoch - :lo - 1 AS BIGINT) * :buckets / :span END AS k
+        FROM epoch WHERE run_id = :run_id AND epoch >= :lo AND epoch <= :hi
+            AND loss IS NOT NULL) AS s
+    WINDOW w AS (PARTITION BY k)) AS t
+WHERE loss = low OR loss = high GROUP BY k, loss = low
 """
 
 
@@ -160,22 +164,29 @@ def spread(keep: set[int], lo: int, hi: int, max_points: int) -> set[int]:
     return keep | {int(e) for e in chosen}
 
 
+# A long history's buckets are made of whole blocks (a block belongs to the bucket its first
+# epoch falls in). Per bucket: the first block holding its lowest (highest) loss gives that
+# block's min_epoch (max_epoch). Done in SQL: only the picks cross the wire, not every block.
+_BLOCKS = """
+SELECT min(CASE WHEN min_loss = low THEN min_epoch END),
+       min(CASE WHEN max_loss = high THEN max_epoch END) FROM (
+    SELECT b, min_epoch, min_loss, max_epoch, max_loss,
+        min(min_loss) OVER w AS low, max(max_loss) OVER w AS high FROM (
+        SELECT CASE WHEN block * :block < :lo THEN 0
+            WHEN CAST(block * :block - :lo AS BIGINT) * :buckets / :n >= :buckets
+                THEN :buckets - 1
+            ELSE CAST(block * :block - :lo AS BIGINT) * :buckets / :n END AS b,
+            min_epoch, min_loss, max_epoch, max_loss
+        FROM epoch_block WHERE run_id = :run_id) AS s
+    WINDOW w AS (PARTITION BY b)) AS t
+GROUP BY b
+"""
+
+
 def _pick_from_blocks(session: Session, run_id: str, lo: int, hi: int, buckets: int) -> set[int]:
-    rows = fetch(
-        session,
-        "SELECT block, min_epoch, min_loss, max_epoch, max_loss FROM epoch_block"
-        " WHERE run_id = ? ORDER BY block",
-        [run_id],
-    )
-    low: dict[int, tuple[float, int]] = {}
-    high: dict[int, tuple[float, int]] = {}
-    for block, min_epoch, min_loss, max_epoch, max_loss in rows:
-        bucket = min(max((block * BLOCK - lo) * buckets // (hi - lo + 1), 0), buckets - 1)
-        if min_loss is not None and (bucket not in low or min_loss < low[bucket][0]):
-            low[bucket] = (min_loss, min_epoch)
-        if max_loss is not None and (bucket not in high or max_loss > high[bucket][0]):
-            high[bucket] = (max_loss, max_epoch)
-    return {epoch for _, epoch in low.values()} | {epoch for _, epoch in high.values()}
+    params = {"run_id": run_id, "block": BLOCK, "lo": lo, "n": hi - lo + 1, "buckets": buckets}
+    picks = session.execute(text(_BLOCKS), params).all()
+    return {int(e) for pair in picks for e in pair if e is not None}
 
 
 def pick_min_max(values: np.ndarray, max_points: int) -> np.ndarray:

@@ -294,6 +294,15 @@ def downsample(session: Session, run_id: str, max_points: int) -> list[dict[str,
     keep = downsampling.pick_epochs(session, run_id, max_points)
     if keep is None:
         return read_history(session, run_id).rows
+    if session.connection().dialect.name == "postgresql":
+        # One primary-key probe per picked epoch, whatever the planner thinks of the run's
+        # size: with the statistics of a run written a moment ago, `epoch IN (...)` became
+        # a scan of every row of the run (250 ms for 1,000 of 1,000,000 epochs).
+        sql = (
+            f"SELECT r.* FROM unnest(CAST(? AS integer[])) AS k(e) CROSS JOIN LATERAL"
+            f" ({SELECT} WHERE run_id = ? AND epoch = k.e LIMIT 1) AS r ORDER BY r.epoch"
+        )
+        return [to_dict(row) for row in fetch(session, sql, [keep, run_id])]
     marks = ", ".join("?" * len(keep))
     sql = f"{SELECT} WHERE run_id = ? AND epoch IN ({marks}) ORDER BY epoch"
     return [to_dict(row) for row in fetch(session, sql, [run_id, *keep])]

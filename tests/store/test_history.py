@@ -238,6 +238,24 @@ def test_downsample_keeps_ends_and_extremes(running: tuple[Session, str, int]) -
     assert len(history.downsample(session, run_id, n + 5)) == n
 
 
+def test_downsample_with_ties_and_plateaus_matches_numpy(
+    running: tuple[Session, str, int],
+) -> None:
+    """Buckets whose extremes repeat (or are all one value) pick the first epoch, like numpy."""
+    session, run_id, attempt = running
+    rng = np.random.default_rng(7)
+    loss = np.round(rng.normal(size=3001), 1)  # few distinct values: ties everywhere
+    loss[1000:1400] = 0.5  # whole buckets of one value
+    loss[[3, 2000, 2001]] = np.nan
+    batch = [
+        EpochRecord(epoch=e, loss=None if np.isnan(v) else float(v)) for e, v in enumerate(loss)
+    ]
+    assert history.append_epochs(session, run_id, attempt, batch)
+    session.commit()
+    epochs = [r["epoch"] for r in history.downsample(session, run_id, 200)]
+    assert epochs == downsampling.pick_min_max(loss, 200).tolist()
+
+
 def test_pick_min_max_matches_a_plain_loop() -> None:
     rng = np.random.default_rng(1)
     values = rng.normal(size=1003)
@@ -395,6 +413,39 @@ def test_downsample_of_a_long_history_uses_blocks_and_keeps_extremes(
     _check_sample(rows, points=500, n=n, kept=(23_456, 31_000))
     # Every picked point is a real row with its real loss.
     assert all(r["loss"] == pytest.approx(loss[r["epoch"]]) for r in rows)
+
+
+def test_block_buckets_pick_what_a_plain_loop_over_the_summaries_picks(
+    running: tuple[Session, str, int],
+) -> None:
+    """The long-history path (SQL over epoch_block) equals a loop over the same summaries."""
+    session, run_id, attempt = running
+    n = downsampling.FULL_SCAN_MAX + 7_001
+    rng = np.random.default_rng(11)
+    loss = np.round(rng.normal(size=n), 1)  # ties within and across blocks
+    loss[3_200:3_264] = np.nan  # two blocks without a loss
+    loss[9_600:12_800] = 0.25  # buckets of one value
+    batch = [
+        EpochRecord(epoch=e, loss=None if np.isnan(v) else float(v)) for e, v in enumerate(loss)
+    ]
+    assert history.append_epochs(session, run_id, attempt, batch)
+    session.commit()
+    buckets = 249
+    blocks = session.execute(
+        text("SELECT block, min_epoch, min_loss, max_epoch, max_loss FROM epoch_block"
+             " WHERE run_id = :r ORDER BY block"), {"r": run_id},
+    ).all()  # fmt: skip
+    low: dict[int, tuple[float, int]] = {}
+    high: dict[int, tuple[float, int]] = {}
+    for block, min_epoch, min_loss, max_epoch, max_loss in blocks:
+        k = min(max(block * downsampling.BLOCK * buckets // n, 0), buckets - 1)
+        if min_loss is not None and (k not in low or min_loss < low[k][0]):
+            low[k] = (min_loss, min_epoch)
+        if max_loss is not None and (k not in high or max_loss > high[k][0]):
+            high[k] = (max_loss, max_epoch)
+    expected = {e for _, e in low.values()} | {e for _, e in high.values()} | {0, n - 1}
+    expected = downsampling.spread(expected, 0, n - 1, 500)
+    assert [r["epoch"] for r in history.downsample(session, run_id, 500)] == sorted(expected)
 
 
 def _check_sample(

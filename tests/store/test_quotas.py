@@ -151,11 +151,21 @@ def test_dataset_quota_refuses_before_storing(settings, monkeypatch) -> None:  #
     knobs(monkeypatch, max_owner_dataset_bytes=str(2 * size + size // 2))
     with session_factory() as session:
         datasets.create_from_json(
-            session=session, owner="alice", name="b", columns=columns, idempotency_key=None
+            session=session,
+            owner="alice",
+            name="b",
+            columns=columns,
+            idempotency_key=None,
+            dedupe=False,  # the same file again: stored again, not deduplicated
         )
         with pytest.raises(TooLarge) as refused:
             datasets.create_from_json(
-                session=session, owner="alice", name="c", columns=columns, idempotency_key=None
+                session=session,
+                owner="alice",
+                name="c",
+                columns=columns,
+                idempotency_key=None,
+                dedupe=False,
             )
         session.rollback()
         assert "max_owner_dataset_bytes" in str(refused.value.detail)
