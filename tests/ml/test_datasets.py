@@ -144,7 +144,7 @@ def test_iris_is_fishers_table():
 
 
 def test_iris_equals_scikit_learns_copy():
-    datasets = pytest.importorskip("sklearn.datasets")
+    from sklearn import datasets
     reference = datasets.load_iris()
     data = load_builtin("iris")
     columns = ("sepal_length", "sepal_width", "petal_length", "petal_width")
