@@ -145,6 +145,7 @@ def test_iris_is_fishers_table():
 
 def test_iris_equals_scikit_learns_copy():
     from sklearn import datasets
+
     reference = datasets.load_iris()
     data = load_builtin("iris")
     columns = ("sepal_length", "sepal_width", "petal_length", "petal_width")

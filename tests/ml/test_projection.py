@@ -45,6 +45,7 @@ def test_plane_is_the_first_two_right_singular_vectors():
 
 def test_plane_agrees_with_scikit_learn():
     from sklearn import decomposition
+
     x, _, _ = iris()
     xn = Normalizer.fit("minmax", x).apply(x)
     reference = decomposition.PCA(n_components=2).fit(xn)
