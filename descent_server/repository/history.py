@@ -244,15 +244,7 @@ def read_history_json(
     The stored extra JSON is spliced in as it is, never parsed: serve this directly when
     the rows only go out as JSON.
     """
-    sql, params = f"{SELECT} WHERE run_id = ?", list[Any]([run_id])
-    if since_epoch is not None:
-        sql += " AND epoch > ?"
-        params.append(since_epoch)
-    sql += " ORDER BY epoch"
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit + 1)  # one more tells whether another page exists
-    rows = fetch(session, sql, params)
+    rows = _page_rows(session, run_id, since_epoch, limit)
     more = limit is not None and len(rows) > limit
     rows = rows[:limit] if more else rows
     body = ",".join(
@@ -266,6 +258,29 @@ def read_history_json(
 
 
 _NO_EXTRA = '{"params":{},"grad_norms":{},"weight_norms":{}}'
+
+
+def _page_rows(
+    session: Session, run_id: str, since_epoch: int | None, limit: int | None
+) -> list[Any]:
+    """Return up to limit + 1 rows after `since_epoch` (one more tells whether more exist).
+
+    Epochs are stored contiguously, so a page is first asked for as the closed range
+    (since, since + limit + 1]: an index range the planner cannot turn into a scan of every
+    later row plus a sort (what the open-ended `epoch > since ... LIMIT` became on a run
+    written a moment ago, making a full fetch quadratic in the run's length). A short answer
+    (the last page, or a gap) is completed by the open-ended query, which is then cheap.
+    """
+    start = -1 if since_epoch is None else since_epoch
+    sql = f"{SELECT} WHERE run_id = ? AND epoch > ?"
+    if limit is None:
+        return fetch(session, sql + " ORDER BY epoch", [run_id, start])
+    bounded = fetch(
+        session, sql + " AND epoch <= ? ORDER BY epoch", [run_id, start, start + limit + 1]
+    )
+    if len(bounded) == limit + 1:
+        return bounded
+    return fetch(session, sql + " ORDER BY epoch LIMIT ?", [run_id, start, limit + 1])
 
 
 def _js(value: float | None) -> str:
