@@ -14,6 +14,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
+from celery.exceptions import SoftTimeLimitExceeded
+
 from descent_server.ml.diagnostics import Diagnostics, Finding
 from descent_server.ml.diagnostics.findings import SEVERITY_RANK
 from descent_server.ml.types import EpochRecord
@@ -55,6 +57,8 @@ class Diagnoser:
             return
         try:
             new = self.engine.observe(record)
+        except SoftTimeLimitExceeded:  # the task's time limit, landing here: not our bug
+            raise
         except Exception:  # noqa: BLE001 - a diagnostics bug must not fail the training
             log.exception("diagnostics failed at epoch %d; switched off", record.epoch)
             self.engine = None
@@ -80,6 +84,8 @@ def start(
     """Return the Diagnoser of a training job: its kind's engine, seeded with `stored`."""
     try:
         engine = adapter.diagnostics(job)
+    except SoftTimeLimitExceeded:
+        raise
     except Exception:  # noqa: BLE001 - the run trains without diagnostics
         log.exception("run %s: diagnostics could not be set up", job.run_id)
         engine = None

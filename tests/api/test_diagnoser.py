@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from celery.exceptions import SoftTimeLimitExceeded
+
 from descent_server.ml.datasets import load_builtin
 from descent_server.ml.diagnostics import Diagnostics, regression_diagnostics
 from descent_server.ml.regression import RegressionConfig, train_regression
@@ -77,3 +80,19 @@ def test_diagnostics_never_fail_a_run() -> None:
     failing = Diagnoser(Broken(), [], 10)  # type: ignore[arg-type]
     failing.observe(EpochRecord(epoch=0, loss=1.0))
     assert failing.engine is None  # switched off, the training goes on
+
+
+class OutOfTime:
+    """An engine interrupted by the task's soft time limit (its signal lands anywhere)."""
+
+    reported: dict[str, Any] = {}
+    epochs = 10
+
+    def observe(self, record: EpochRecord) -> Any:
+        raise SoftTimeLimitExceeded()
+
+
+def test_the_time_limit_is_not_swallowed_as_a_diagnostics_bug() -> None:
+    # Swallowed, the run would train on until the hard limit and fail with its message.
+    with pytest.raises(SoftTimeLimitExceeded):
+        Diagnoser(OutOfTime(), [], 10).observe(EpochRecord(epoch=0, loss=1.0))  # type: ignore[arg-type]
