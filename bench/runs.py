@@ -75,12 +75,13 @@ def run_times(run_ids: list[str]) -> list[dict[str, Any]]:
 def submit_and_train(request: dict[str, Any]) -> str:
     """Store a run through the submit service and train it here, as a worker would."""
     from descent_server.db.session import session_factory, session_scope
-    from descent_server.services import runs
+    from descent_server.services import kinds, runs
     from descent_server.services.training import run_training
 
+    spec = kinds.parse_request(request, ("body",))
     with session_scope() as session:
         run, _ = runs.submit(
-            session=session, owner=OWNER, request=request, idempotency_key=None,
+            session=session, owner=OWNER, request=spec, idempotency_key=None,
             enqueue=lambda *_: None,
         )  # fmt: skip
     run_training(session_factory=session_factory, run_id=run.id)
