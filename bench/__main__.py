@@ -1,4 +1,4 @@
-"""Run the benchmark suite: `python -m bench [P1 ... P8 H M events]` (no names: every section).
+"""Run the benchmark suite: `python -m bench [P1 ... P8 H M L events]` (no names: every section).
 
 Each section runs in its own subprocess (a fresh interpreter: no section's imports, threads
 or caches colour another's numbers), one after the other, never side by side. Their tables
@@ -32,6 +32,7 @@ SECTIONS: dict[str, tuple[str, list[str]]] = {
     "P8": ("worker memory", ["bench.service", "P8"]),
     "H": ("history over HTTP vs the repository", ["bench.http_history"]),
     "M": ("history: MLflow vs descent, side by side", ["bench.mlflow_side"]),
+    "L": ("polling while training", ["bench.mixed_load"]),
     "events": ("epoch stored → SSE client", ["bench.events_latency"]),
 }
 EVENTS_GOAL_MS = 1000  # issue 4: a new epoch reaches a listener within one second

@@ -6,12 +6,17 @@ the runs that have listeners and wakes those whose run changed; a woken listener
 new rows in one short threadpool call and gives the connection back. Listeners of one run
 woken at the same epoch share that read, so a crowd costs one query per change, not one each.
 The reads themselves are services/live.py's; this module waits, shares and frames them.
+
+The same hub query keeps the versions of recently polled runs current (api/versions.py), so
+that `GET /v1/runs/{id}` with If-None-Match is answered from memory while they are fresh;
+a GET without If-None-Match always reads the database.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import weakref
@@ -23,17 +28,26 @@ import orjson
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from descent_server.api.responses import JSONResponse
 from descent_server.api.schemas.runs import RunRead
+from descent_server.api.versions import (  # noqa: F401 - FRESH_S, forget: the routes' names
+    FRESH_S,
+    KNOWN,
+    POLL_INTERVAL_S,
+    Key,
+    Stamp,
+    Versions,
+    forget,
+)
 from descent_server.domain import FINAL_STATUSES
 from descent_server.services import live as service
 
 log = logging.getLogger(__name__)
 
-POLL_INTERVAL_S = 0.1  # one query per process per interval, however many listeners
 STATUS_INTERVAL_S = 0.5  # progress-only status events at most this often
 
 Poll = Callable[[Engine, list[str]], dict[str, Any]]
-Key = tuple[Engine, str]
+Shared = tuple[Stamp, "asyncio.Task[Batch | None]"]  # a read in flight, and when it began
 
 
 @dataclass(eq=False)
@@ -46,13 +60,15 @@ class Listener:
 
 @dataclass
 class Hub:
-    """Wake the listeners of runs whose row changed; one polling task while anyone listens."""
+    """Wake the listeners of runs whose row changed, and keep the polled runs' versions
+    current; one polling task while anyone listens or polls."""
 
     interval: float = POLL_INTERVAL_S
     poll: Poll = service.run_versions
+    known: Versions = field(default_factory=Versions)
     _listeners: dict[Key, set[Listener]] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
-    _reads: dict[tuple[Any, ...], asyncio.Task[Batch | None]] = field(default_factory=dict)
+    _reads: dict[tuple[Any, ...], Shared] = field(default_factory=dict)
 
     @contextlib.contextmanager
     def subscribe(self, engine: Engine, run_id: str) -> Iterator[Listener]:
@@ -60,8 +76,7 @@ class Hub:
         key = (engine, run_id)
         listener = Listener()
         self._listeners.setdefault(key, set()).add(listener)
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="live-hub")
+        self._start()
         try:
             yield listener
         finally:
@@ -78,32 +93,61 @@ class Hub:
         Sharing is safe: a listener records the version its batch saw, so a change the shared
         read missed still differs from `seen` and wakes it again.
         """
+        return (await self._shared(engine, run_id, owner, after, epochs))[1]
+
+    async def read_run(self, engine: Engine, run_id: str, owner: str) -> Batch | None:
+        """Read the run as `read` does (shared), and remember it for the polls that follow."""
+        stamp, batch = await self._shared(engine, run_id, owner, 0, False)
+        if batch is None:
+            self.known.gone((engine, run_id), owner)
+        else:
+            self.known.remember((engine, run_id), owner, batch.version[0], batch.body, stamp)
+            self._start()
+        return batch
+
+    async def _shared(
+        self, engine: Engine, run_id: str, owner: str, after: int, epochs: bool
+    ) -> tuple[Stamp, Batch | None]:
         key = (engine, run_id, owner, after, epochs)
-        task = self._reads.get(key)
-        if task is None:
+        shared = self._reads.get(key)
+        # A read begun before a write through this process may have missed it: a request
+        # that arrives after the write starts its own.
+        if shared is None or shared[0].drops != self.known.drops:
             task = asyncio.ensure_future(run_in_threadpool(fetch, *key))
-            self._reads[key] = task
-            task.add_done_callback(lambda _: self._reads.pop(key, None))
+            shared = self._reads[key] = (self.known.stamp(), task)
+            task.add_done_callback(functools.partial(self._done, key, shared))
         # shield: one listener leaving must not cancel the read the others wait for.
-        return await asyncio.shield(task)
+        return shared[0], await asyncio.shield(shared[1])
+
+    def _done(self, key: tuple[Any, ...], shared: Shared, _: object) -> None:
+        if self._reads.get(key) is shared:
+            del self._reads[key]
 
     @property
     def listeners(self) -> int:
         """Return how many streams are listening."""
         return sum(len(v) for v in self._listeners.values())
 
+    def _start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="live-hub")
+
     async def _run(self) -> None:
-        while self._listeners:
+        while self._listeners or len(self.known):
             await asyncio.sleep(self.interval)
+            self.known.expire()
             by_engine: dict[Engine, list[str]] = {}
-            for engine, run_id in list(self._listeners):
+            for engine, run_id in {*self._listeners, *self.known.watched()}:
                 by_engine.setdefault(engine, []).append(run_id)
             for engine, run_ids in by_engine.items():
+                stamp = self.known.stamp()
                 try:
                     versions = await run_in_threadpool(self.poll, engine, run_ids)
                 except Exception:  # noqa: BLE001 - a database blip must not kill the hub
+                    self.known.lost(engine)  # polls read the database (and get its 503)
                     log.warning("live hub poll failed; retrying", exc_info=True)
                     continue
+                self.known.refresh(engine, run_ids, versions, stamp)
                 for run_id in run_ids:
                     version = versions.get(run_id, "gone")
                     for listener in self._listeners.get((engine, run_id), ()):
@@ -119,7 +163,7 @@ def get_hub() -> Hub:
     loop = asyncio.get_running_loop()
     hub = _hubs.get(loop)
     if hub is None:
-        hub = _hubs[loop] = Hub()
+        hub = _hubs[loop] = Hub(known=KNOWN)
     return hub
 
 
@@ -136,6 +180,11 @@ class Batch:
     def final(self) -> bool:
         """True when the run will not change any more."""
         return self.run["status"] in FINAL_STATUSES
+
+    @functools.cached_property
+    def body(self) -> bytes:
+        """The run as a response body, serialized once for every poll that shares it."""
+        return bytes(JSONResponse(self.run).body)
 
 
 def fetch(engine: Engine, run_id: str, owner: str, after: int, epochs: bool) -> Batch | None:

@@ -55,10 +55,31 @@ _busy_since: list[float | None] = [None]  # this child: when its current task be
 _idle_since = [time.monotonic()]
 
 
+def lower_priority(nice: int) -> None:
+    """Let the API and the database have the cores first: training is batch work.
+
+    `os.nice` weighs this process against the others of its scheduling group. Linux groups
+    processes by session (autogroup) unless cgroups say otherwise, so a worker that leads
+    its own session (a service of its own) also sets its session's nice; one that shares the
+    API's session (`descent-server dev`) must not, or the API would be slowed with it.
+    Containers weigh the worker with `cpu_shares` (docker-compose.yml).
+    """
+    nice = max(0, min(19, nice))
+    if nice == 0:
+        return
+    with contextlib.suppress(AttributeError, OSError):  # no nice() on Windows
+        os.nice(nice)
+    if hasattr(os, "getsid") and os.getsid(0) == os.getpid():
+        with contextlib.suppress(OSError):  # no autogroups (kernel option, cgroup-only hosts)
+            Path("/proc/self/autogroup").write_text(str(nice))
+
+
 @worker_init.connect
 def _worker_init(**_: Any) -> None:
-    """In the worker's main process, before the pool forks: children inherit the backend."""
+    """In the worker's main process, before the pool forks: children inherit the backend
+    and the lowered CPU priority."""
     use_keras_backend()
+    lower_priority(get_settings().worker_nice)
 
 
 @worker_process_init.connect

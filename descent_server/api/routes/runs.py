@@ -163,23 +163,40 @@ async def get_run(
     if_none_match: Annotated[str | None, Header(max_length=1000)] = None,
 ) -> Any:
     """Return one run; `If-None-Match` with the current `ETag` answers 304."""
-    # The most polled endpoint. Polls of one run that arrive while a read of it is in flight
-    # share that read (the live hub's), so a crowd of pollers costs one query, not one each;
-    # no poll ever sees a state older than the moment its request arrived, less one read.
-    batch = await live.get_hub().read(get_engine(), run_id, owner, 0, epochs=False)
+    # The most polled endpoint. A poll (If-None-Match) of a run this process read or polled
+    # within live.FRESH_S is answered from memory: a 304, or the JSON of its last read when
+    # that is the current version (api/live.py says how writes and outages reach it).
+    # Otherwise, and always without If-None-Match, the run is read: polls of one run that
+    # arrive while a read of it is in flight share that read, so a crowd of pollers costs one
+    # query, not one each; no such answer is older than its request, less one read.
+    engine, hub = get_engine(), live.get_hub()
+    if if_none_match is not None:
+        known = hub.known.fresh((engine, run_id), owner)
+        if known is not None:
+            version, body = known
+            if etag_matches(etag(version), if_none_match):
+                return Response(status_code=304, headers={"ETag": etag(version)})
+            if body is not None:
+                return _json(body, etag(version))
+    batch = await hub.read_run(engine, run_id, owner)
     if batch is None:
         raise NotFound(f"run {run_id} not found")
     tag = etag(batch.version[0])
     if etag_matches(tag, if_none_match):
         return Response(status_code=304, headers={"ETag": tag})
-    # A finished response: FastAPI does not validate the model again.
-    return JSONResponse(batch.run, headers={"ETag": tag})
+    return _json(batch.body, tag)
+
+
+def _json(body: bytes, tag: str) -> Response:
+    # Serialized once per read (Batch.body): FastAPI neither validates nor encodes it again.
+    return Response(body, media_type=JSONResponse.media_type, headers={"ETag": tag})
 
 
 @router.patch("/{run_id}", response_model=RunRead)
 def update_run(run_id: PathId, body: RunUpdate, session: SessionDep, owner: OwnerDep) -> RunRead:
     """Rename, tag or annotate a run of any status (its ETag changes)."""
     run = service.update(session=session, run_id=run_id, owner=owner, changes=body.changes())
+    live.forget(run_id)
     return RunRead.of(run)
 
 
@@ -210,11 +227,14 @@ def clone_run(
 @router.post("/{run_id}/cancel", status_code=202, response_model=RunRead)
 def cancel_run(run_id: PathId, session: SessionDep, owner: OwnerDep) -> RunRead:
     """Cancel a run: a queued run at once, a running one within an epoch (409 if final)."""
-    return RunRead.of(service.cancel(session=session, run_id=run_id, owner=owner))
+    run = service.cancel(session=session, run_id=run_id, owner=owner)
+    live.forget(run_id)
+    return RunRead.of(run)
 
 
 @router.delete("/{run_id}", status_code=204, response_class=Response)
 def delete_run(run_id: PathId, session: SessionDep, owner: OwnerDep) -> Response:
     """Delete a run and its history (a live run is cancelled first)."""
     service.delete(session=session, run_id=run_id, owner=owner)
+    live.forget(run_id)
     return Response(status_code=204)

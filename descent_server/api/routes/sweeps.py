@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
+from descent_server.api import live
 from descent_server.api.deps import (
     CallerDep,
     EnqueueDep,
@@ -95,13 +96,16 @@ def get_sweep(sweep_id: PathId, session: SessionDep, owner: OwnerDep) -> SweepRe
 @router.post("/{sweep_id}/cancel", status_code=202, response_model=SweepRead)
 def cancel_sweep(sweep_id: PathId, session: SessionDep, owner: OwnerDep) -> SweepRead:
     """Cancel every run of the sweep that is not finished (409 if none is left)."""
-    return read(*service.cancel(session=session, sweep_id=sweep_id, owner=owner))
+    sweep, runs = service.cancel(session=session, sweep_id=sweep_id, owner=owner)
+    live.forget(*(run.id for run in runs))
+    return read(sweep, runs)
 
 
 @router.delete("/{sweep_id}", status_code=204, response_class=Response)
 def delete_sweep(sweep_id: PathId, session: SessionDep, owner: OwnerDep) -> Response:
     """Delete the sweep and its runs."""
     service.delete(session=session, sweep_id=sweep_id, owner=owner)
+    live.forget()  # its runs, whichever they were
     return Response(status_code=204)
 
 
