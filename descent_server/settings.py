@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     # None leaves the variable as the environment has it (e.g. set by the container runtime).
     gpu_visible_devices: str | None = None
     worker_max_tasks_per_child: int = 50
+    # Training is batch work: the worker lowers its CPU priority by this much (0-19), so that
+    # on a shared machine the API and the database get the cores first (polls stay fast).
+    worker_nice: int = 10
     heartbeat_interval_s: float = 2.0
     lease_timeout_s: float = 30.0  # a running run whose heartbeat is older is taken over
     requeue_after_s: float = 30.0  # a queued run not picked up by then is enqueued again
@@ -80,6 +83,8 @@ class Settings(BaseSettings):
     task_time_limit_s: int = 6 * 3600 + 60  # the pool child is killed after this
     cancel_check_s: float = 0.5  # cancel is checked inside an epoch at least this often
     history_page_bytes: int = 32 * 1024 * 1024  # a history page's rows (weights "full": fewer)
+    # Bytes of max_points views kept per API process (a dashboard re-asks the same one); 0: off.
+    history_view_cache_bytes: int = 32 * 1024 * 1024
     # Per-owner quotas and shared (database-backed, all processes) rate limits.
     max_owner_dataset_bytes: int = 2 * 1024 * 1024 * 1024  # uploaded datasets, stored
     max_owner_stored_bytes: int = 20 * 1024 * 1024 * 1024  # run histories, estimated

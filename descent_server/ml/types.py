@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class EpochRecord:
     """The state of a model after `epoch` updates (epoch 0 = before training)."""
 

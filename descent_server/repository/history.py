@@ -11,12 +11,13 @@ served as an RFC 3339 UTC string that the database formats (in C: ~3x faster tha
 
 from __future__ import annotations
 
-import math
+import operator
 import time
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -31,12 +32,11 @@ from descent_server.ml.types import EpochRecord
 from descent_server.repository import downsampling
 from descent_server.repository.epoch_rows import (
     EXTRA,
-    EXTRA_AT,
     METRICS,
-    RECORDED_AT,
     SELECT,
     fetch,
     finite,
+    json_rows,
     mark,
     to_dict,
 )
@@ -44,9 +44,10 @@ from descent_server.repository.leases import db_now, fenced_update
 
 __all__ = [
     "EXTRA", "METRICS", "HistoryPage", "StoredArtifact", "append_epochs", "count_epochs",
-    "decode_snapshot", "downsample", "encode_snapshot", "finite", "get_artifact",
-    "get_snapshot", "history_csv_rows", "iter_snapshots", "last_epoch", "metrics_of",
-    "put_artifact", "read_history", "read_history_json", "snapshot_epochs", "truncate_history",
+    "decode_snapshot", "downsample", "downsample_json", "encode_snapshot", "finite",
+    "get_artifact", "get_snapshot", "history_csv_rows", "iter_snapshots", "last_epoch",
+    "metrics_of", "put_artifact", "read_history", "read_history_json", "snapshot_epochs",
+    "truncate_history",
 ]  # fmt: skip
 
 FIELDS = ("epoch", *METRICS, *EXTRA)
@@ -125,9 +126,10 @@ def append_epochs(
     now = db_now(session)  # the heartbeat: the database's clock, as every lease time is
     if not records:
         return fenced_update(session, run_id, attempt, heartbeat_at=now)
-    last = max(records, key=lambda r: r.epoch)
-    # The fenced UPDATE comes first: it locks the run row until commit, so the lease cannot
-    # change hands while the epochs go in.
+    times = [time.time()] * len(records) if recorded_at is None else recorded_at
+    rows, last = _rows(run_id, records, times)
+    # The fenced UPDATE is the first write: it locks the run row until commit, so the lease
+    # cannot change hands while the epochs go in.
     found = {} if diagnostics is None else {"diagnostics": diagnostics}
     moved = fenced_update(
         session,
@@ -141,10 +143,6 @@ def append_epochs(
     )
     if not moved:
         return False
-    times = [time.time()] * len(records) if recorded_at is None else recorded_at
-    rows = list(
-        {int(r.epoch): _row(run_id, r, at) for r, at in zip(records, times, strict=True)}.values()
-    )
     stored = fetch(session, "SELECT max(epoch) FROM epoch WHERE run_id = ?", [run_id])[0][0]
     stored = -1 if stored is None else stored
     conn = session.connection()
@@ -159,16 +157,32 @@ def append_epochs(
     return True
 
 
+def _rows(
+    run_id: str, records: Sequence[EpochRecord], times: Sequence[float]
+) -> tuple[list[tuple[Any, ...]], EpochRecord]:
+    """Return a batch's rows, one per epoch, and the record of its highest epoch.
+
+    An epoch given twice is stored as its last record, at the place of its first.
+    """
+    rows = [_row(run_id, r, at) for r, at in zip(records, times, strict=True)]
+    epochs = [row[1] for row in rows]
+    if all(map(operator.lt, epochs, islice(epochs, 1, None))):
+        return rows, records[-1]  # the usual batch, counting up: nothing to merge
+    return list({row[1]: row for row in rows}.values()), max(records, key=lambda r: r.epoch)
+
+
 def _write_postgres(conn: Connection, rows: list[tuple[Any, ...]], stored: int) -> None:
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         again = [row for row in rows if row[1] <= stored]
         if again:
             cursor.executemany(_UPSERT.format(marks=", ".join(["%s"] * _WIDTH)), again)
-        fresh = [row for row in rows if row[1] > stored]
+        fresh = [row for row in rows if row[1] > stored] if again else rows
         if fresh:
-            # COPY is the fast path: about 3x an INSERT per row, even batched.
-            with cursor.copy(f"COPY epoch ({_COLUMNS}) FROM STDIN") as copy:
+            # COPY is the fast path: about 3x an INSERT per row, even batched. Binary: a
+            # quarter of the client's work of text and less of the server's (no float
+            # parsing), the same values to the bit.
+            with cursor.copy(f"COPY epoch ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(_COPY_TYPES)  # no per-value type lookup
                 for row in fresh:
                     copy.write_row(row)
@@ -247,17 +261,7 @@ def read_history_json(
     rows = _page_rows(session, run_id, since_epoch, limit)
     more = limit is not None and len(rows) > limit
     rows = rows[:limit] if more else rows
-    body = ",".join(
-        f'{{"epoch":{r[0]},"loss":{_js(r[1])},"val_loss":{_js(r[2])},"accuracy":{_js(r[3])},'
-        f'"val_accuracy":{_js(r[4])},"mae":{_js(r[5])},"val_mae":{_js(r[6])},'
-        f'"recorded_at":{_js_text(r[RECORDED_AT])},'
-        f"{(r[EXTRA_AT] if r[EXTRA_AT] and r[EXTRA_AT] != '{}' else _NO_EXTRA)[1:]}"
-        for r in rows
-    )
-    return f"[{body}]".encode(), rows[-1][0] if more else None
-
-
-_NO_EXTRA = '{"params":{},"grad_norms":{},"weight_norms":{}}'
+    return f"[{json_rows(rows)}]".encode(), rows[-1][0] if more else None
 
 
 def _page_rows(
@@ -283,16 +287,6 @@ def _page_rows(
     return fetch(session, sql + " ORDER BY epoch LIMIT ?", [run_id, start, limit + 1])
 
 
-def _js(value: float | None) -> str:
-    # repr() of a float is its shortest round-trip form, which is valid JSON when finite.
-    return "null" if value is None or not math.isfinite(value) else repr(float(value))
-
-
-def _js_text(value: str | None) -> str:
-    # The database's RFC 3339 text holds nothing JSON would escape.
-    return "null" if value is None else f'"{value}"'
-
-
 def last_epoch(session: Session, run_id: str) -> dict[str, Any] | None:
     """Return the last stored epoch row of a run, or None before any."""
     rows = fetch(session, SELECT + " WHERE run_id = ? ORDER BY epoch DESC LIMIT 1", [run_id])
@@ -306,9 +300,25 @@ def count_epochs(session: Session, run_id: str) -> int:
 
 def downsample(session: Session, run_id: str, max_points: int) -> list[dict[str, Any]]:
     """Return at most `max_points` rows that keep the loss curve's shape (see downsampling)."""
+    return orjson.loads(downsample_json(session, run_id, max_points))  # type: ignore[no-any-return]
+
+
+def downsample_json(
+    session: Session, run_id: str, max_points: int, since_epoch: int | None = None
+) -> bytes:
+    """Return `downsample`'s rows after `since_epoch` as a JSON array (bytes), never parsed."""
     keep = downsampling.pick_epochs(session, run_id, max_points)
     if keep is None:
-        return read_history(session, run_id).rows
+        return read_history_json(session, run_id, since_epoch)[0]
+    if since_epoch is not None:
+        keep = [epoch for epoch in keep if epoch > since_epoch]
+    return f"[{json_rows(_rows_at(session, run_id, keep))}]".encode()
+
+
+def _rows_at(session: Session, run_id: str, epochs: list[int]) -> list[Any]:
+    """Return the SELECT rows of `epochs` (stored ones, ascending)."""
+    if not epochs:
+        return []
     if session.connection().dialect.name == "postgresql":
         # One primary-key probe per picked epoch, whatever the planner thinks of the run's
         # size: with the statistics of a run written a moment ago, `epoch IN (...)` became
@@ -317,10 +327,11 @@ def downsample(session: Session, run_id: str, max_points: int) -> list[dict[str,
             f"SELECT r.* FROM unnest(CAST(? AS integer[])) AS k(e) CROSS JOIN LATERAL"
             f" ({SELECT} WHERE run_id = ? AND epoch = k.e LIMIT 1) AS r ORDER BY r.epoch"
         )
-        return [to_dict(row) for row in fetch(session, sql, [keep, run_id])]
-    marks = ", ".join("?" * len(keep))
-    sql = f"{SELECT} WHERE run_id = ? AND epoch IN ({marks}) ORDER BY epoch"
-    return [to_dict(row) for row in fetch(session, sql, [run_id, *keep])]
+        # The array as its text literal: psycopg would inspect each of the 1,000 ints.
+        return fetch(session, sql, ["{" + ",".join(map(str, epochs)) + "}", run_id])
+    marks = ", ".join("?" * len(epochs))
+    return fetch(session, f"{SELECT} WHERE run_id = ? AND epoch IN ({marks}) ORDER BY epoch",
+                 [run_id, *epochs])  # fmt: skip
 
 
 def history_csv_rows(session: Session, run_id: str, page: int = 10_000) -> Iterator[list[Any]]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,7 @@ from descent_server.repository import history as repo
 from descent_server.repository.history import StoredArtifact, finite
 from descent_server.services import kinds
 from descent_server.services.errors import InvalidInput, NotFound, NotReady
+from descent_server.services.plots import LRUCache, etag_matches
 from descent_server.services.runs import get as get_run
 from descent_server.settings import get_settings
 
@@ -29,40 +32,89 @@ def page_limit(*, limit: int | None) -> int:
     return limit or cap
 
 
-def history(
+@dataclass(frozen=True)
+class HistoryBody:
+    """A JSON history response: its bytes (None when the client's ETag is current), its ETag."""
+
+    content: bytes | None
+    etag: str
+
+
+# Part of every history ETag: a change to the rows' shape must change the tags served before.
+_SHAPE = "history-json-1"
+
+
+def history_json(
     *,
     session: Session,
     run_id: str,
     owner: str,
     since_epoch: int | None,
     limit: int,
-    max_points: int | None,
-) -> dict[str, Any]:
-    """Return a page of epochs after `since_epoch`, or a shape-keeping downsample of all."""
+    max_points: int | None = None,
+    if_none_match: str | None = None,
+) -> HistoryBody:
+    """Return a page of epochs after `since_epoch`, or a shape-keeping downsample of all,
+    as the JSON bytes of a HistoryPage (stored rows spliced in, never parsed).
+
+    Its ETag names the run's version and the query. run.version moves with every stored
+    epoch, truncation, status or edit, in the transaction that makes them, and the rows are
+    read after the run: a tag stays current only while nothing behind it changed, so a 304
+    never hides newer rows. A matching `if_none_match` answers without reading any epoch;
+    a view (`max_points`) is cached under the same name.
+    """
     run = get_run(session=session, run_id=run_id, owner=owner)
     if max_points is not None:
         # A downsample of fewer points when its rows are big: it has no next page.
-        rows = repo.downsample(session, run_id, max(2, rows_within_bytes(run, max_points)))
-        if since_epoch is not None:
-            rows = [row for row in rows if row["epoch"] > since_epoch]
-        return {"run_id": run_id, "epochs": rows, "next_since_epoch": None}
-    limit = rows_within_bytes(run, limit)
-    page = repo.read_history(session, run_id, since_epoch=since_epoch, limit=limit)
-    return {"run_id": run_id, "epochs": page.rows, "next_since_epoch": page.next_since_epoch}
+        query: tuple[Any, ...] = ("view", max(2, rows_within_bytes(run, max_points)), since_epoch)
+    else:
+        query = ("page", rows_within_bytes(run, limit), since_epoch)
+    key = repr((_SHAPE, run.id, run.version, run.progress_epoch, *query))
+    etag = '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
+    if etag_matches(etag, if_none_match):
+        return HistoryBody(None, etag)
+    if max_points is None:
+        return HistoryBody(_page(session, run_id, since_epoch, query[1]), etag)
+    body = view_cache().get(key)
+    if body is None:
+        rows = repo.downsample_json(session, run_id, query[1], since_epoch)
+        body = _splice(run_id, rows, None)
+        view_cache().put(key, body)
+    return HistoryBody(body, etag)
 
 
-def history_json(
-    *, session: Session, run_id: str, owner: str, since_epoch: int | None, limit: int
-) -> bytes:
-    """Return a history page as the JSON bytes of `history`'s page, rows never parsed."""
-    run = get_run(session=session, run_id=run_id, owner=owner)
-    limit = rows_within_bytes(run, limit)
+def _page(session: Session, run_id: str, since_epoch: int | None, limit: int) -> bytes:
     rows, cursor = repo.read_history_json(session, run_id, since_epoch=since_epoch, limit=limit)
-    # Same body and key order as `history`; the stored rows are spliced in as they are.
+    return _splice(run_id, rows, cursor)
+
+
+def _splice(run_id: str, rows: bytes, cursor: int | None) -> bytes:
+    # The HistoryPage's keys in its order; the rows (a JSON array) go in as they are.
     return b"".join(
         (b'{"run_id":', orjson.dumps(run_id), b',"epochs":', rows,
          b',"next_since_epoch":', orjson.dumps(cursor), b"}")
     )  # fmt: skip
+
+
+class _ViewCache(LRUCache):
+    """The views' LRU cache, bounded by bytes; a view over an eighth of them is not kept."""
+
+    def put(self, key: str, value: bytes) -> None:
+        """Keep `value` unless it is too big to share the cache (or the cache is off)."""
+        if len(value) <= self.max_bytes // 8:
+            super().put(key, value)
+
+
+_views: _ViewCache | None = None
+
+
+def view_cache() -> LRUCache:
+    """Return the process-wide cache of views' bytes (history_view_cache_bytes; 0: off)."""
+    global _views
+    max_bytes = get_settings().history_view_cache_bytes
+    if _views is None or _views.max_bytes != max_bytes:  # new settings: a new cache
+        _views = _ViewCache(size=1 << 16, max_bytes=max_bytes)
+    return _views
 
 
 def history_csv(*, session: Session, run_id: str, owner: str) -> Iterator[str]:

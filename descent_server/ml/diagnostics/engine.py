@@ -4,6 +4,7 @@ Built with what is known before training (kind, feature scales, class counts, th
 learning rate and its bound); `observe(record)` then returns only the new findings: each
 code is reported once, and again only when its severity rises. The first call also reports
 what the data and the settings alone reveal (scales, classes, the learning rate's bound).
+Each record costs O(1) amortised: the curves keep the running minima the rules read.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from descent_server.domain import Kind
 from descent_server.ml.diagnostics import data_rules, loss_rules, network_rules
+from descent_server.ml.diagnostics.curve import Curve
 from descent_server.ml.diagnostics.data_rules import FeatureScale
 from descent_server.ml.diagnostics.findings import SEVERITY_RANK, Finding
 from descent_server.ml.types import EpochRecord
@@ -50,12 +52,14 @@ class Diagnostics:
         self.names = list(feature_names) or [f"x{i + 1}" for i in range(n_features)]
         self.train_classes, self.val_classes = train_classes or {}, val_classes or {}
         self.learning_rate, self.lr_max, self.floor = learning_rate, lr_max, loss_floor
-        self.loss: list[float] = []
-        self.val_loss: list[float] = []
+        self.loss, self.val_loss = Curve(), Curve()
         self.ratios: list[float | None] = []
         self.first_params: Mapping[str, object] = {}
         self.last_epoch: int | None = None
         self.reported: dict[str, Finding] = {}
+        # A raw-feature regression is watched for a frozen bias: max |x| of each feature.
+        self.stuck_bias = self.kind == Kind.LINEAR_REGRESSION and normalize == "none"
+        self.magnitudes = [max(abs(s["min"]), abs(s["max"])) for s in self.scales]
 
     @property
     def findings(self) -> list[Finding]:
@@ -86,25 +90,37 @@ class Diagnostics:
         return [f for f in found if f is not None]
 
     def _epoch(self, record: EpochRecord) -> list[Finding]:
-        epoch, found = record.epoch, []
+        # A rule runs only while its finding could still be new: once its code is reported
+        # at the most severe level the rule gives, its answer would be dropped anyway.
+        epoch, found, can = record.epoch, [], self._can_rise
         if record.loss is not None and math.isfinite(record.loss):
             self.loss.append(float(record.loss))
-            found += [
-                loss_rules.diverging(epoch, self.loss, self.lr_max),
-                loss_rules.oscillating(epoch, self.loss),
-                loss_rules.plateau(epoch, self.loss, self.epochs, self.floor),
-            ]
+            if can("diverging", "error"):
+                found.append(loss_rules.diverging(epoch, self.loss, self.lr_max))
+            if can("oscillating", "warning"):
+                found.append(loss_rules.oscillating(epoch, self.loss))
+            if can("plateau", "warning"):
+                found.append(loss_rules.plateau(epoch, self.loss, self.epochs, self.floor))
         if record.val_loss is not None and math.isfinite(record.val_loss):
             self.val_loss.append(float(record.val_loss))
-            found.append(loss_rules.overfitting(epoch, self.loss, self.val_loss))
+            if can("overfitting", "warning"):
+                found.append(loss_rules.overfitting(epoch, self.loss, self.val_loss))
         if record.grad_norms:
             self.ratios.append(network_rules.first_last_ratio(record.grad_norms))
-            found.append(network_rules.gradients(epoch, self.ratios, record.grad_norms))
-        found.append(network_rules.dead_units(epoch, record.dead_units))
-        if self.kind == Kind.LINEAR_REGRESSION and self.normalize == "none":
-            mags = [max(abs(s["min"]), abs(s["max"])) for s in self.scales]
-            found.append(network_rules.stuck_bias(epoch, self.first_params, record.params, mags))
+            if can("vanishing_gradients", "warning") or can("exploding_gradients", "warning"):
+                found.append(network_rules.gradients(epoch, self.ratios, record.grad_norms))
+        if record.dead_units and can("dead_units", "error"):
+            found.append(network_rules.dead_units(epoch, record.dead_units))
+        if self.stuck_bias and can("unscaled_features", "error"):
+            found.append(
+                network_rules.stuck_bias(epoch, self.first_params, record.params, self.magnitudes)
+            )
         return [f for f in found if f is not None]
+
+    def _can_rise(self, code: str, severity: str) -> bool:
+        """Tell whether a finding of `code` at `severity` would be new."""
+        seen = self.reported.get(code)
+        return seen is None or SEVERITY_RANK[seen["severity"]] < SEVERITY_RANK[severity]
 
     def _is_new(self, finding: Finding) -> bool:
         seen = self.reported.get(finding["code"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -79,13 +80,18 @@ def stuck_bias(
     """Flag a regression whose bias has barely moved the predictions next to the weights."""
     if epoch < t.STUCK_EPOCHS or not first or not now:
         return None
-    w0, b0 = unpack_params(first)
-    w1, b1 = unpack_params(now)
-    if len(magnitudes) != len(w0):
-        return None
     # How far each parameter moved the predictions: a weight by Δw·max|x|, the bias by Δb.
-    by_weights = float(np.sum(np.abs(w1 - w0) * np.asarray(magnitudes)))
-    by_bias = abs(b1 - b0)
+    if "a" in first and "a" in now and len(magnitudes) == 1:
+        # One feature (the course regression, at every epoch): the same numbers in floats.
+        (a0, b0), (a1, b1) = _a_b(first), _a_b(now)
+        by_weights, by_bias = abs(a1 - a0) * magnitudes[0], abs(b1 - b0)
+    else:
+        w0, b0 = unpack_params(first)
+        w1, b1 = unpack_params(now)
+        if len(magnitudes) != len(w0):
+            return None
+        by_weights = float(np.sum(np.abs(w1 - w0) * np.asarray(magnitudes)))
+        by_bias = abs(b1 - b0)
     if not by_weights > 0 or by_bias >= t.STUCK_SHARE * by_weights:
         return None
     return make_finding(
@@ -95,3 +101,8 @@ def stuck_bias(
         'normalize: "standard" (or "minmax")',
         {"bias_change": by_bias, "weights_change": by_weights, "bias": b1},
     )  # fmt: skip
+
+
+def _a_b(params: Mapping[str, Any]) -> tuple[float, float]:
+    """Return a one-feature regression's (a, b) as unpack_params reads them."""
+    return float(params["a"]), float(params.get("b", 0.0))
