@@ -19,6 +19,7 @@ from descent_server.repository.epoch_rows import fetch, fetch_columns
 BLOCK = 32
 FULL_SCAN_MAX = 20_000
 _BLOCK_COLUMNS = "run_id, block, min_epoch, min_loss, max_epoch, max_loss"
+INSERT_ROWS = 150  # × 6 values: under SQLite's oldest limit of 999 per statement
 
 
 def summarize(epochs: np.ndarray, loss: np.ndarray) -> list[tuple[int, int, Any, int, Any]]:
@@ -69,12 +70,13 @@ def _replace_blocks(
         sql += f" AND block <= {mark}"
         params += (last_block,)
     conn.exec_driver_sql(sql, params)
-    if summaries:
-        marks = ", ".join([mark] * 6)
-        conn.exec_driver_sql(
-            f"INSERT INTO epoch_block ({_BLOCK_COLUMNS}) VALUES ({marks})",
-            [(run_id, *s) for s in summaries],
-        )
+    # One multi-row INSERT per INSERT_ROWS summaries: a statement per row (executemany)
+    # cost more than the summaries themselves on every history flush.
+    for start in range(0, len(summaries), INSERT_ROWS):
+        chunk = summaries[start : start + INSERT_ROWS]
+        values = ", ".join([f"({', '.join([mark] * 6)})"] * len(chunk))
+        params = tuple(value for s in chunk for value in (run_id, *s))
+        conn.exec_driver_sql(f"INSERT INTO epoch_block ({_BLOCK_COLUMNS}) VALUES {values}", params)
 
 
 def after_write(

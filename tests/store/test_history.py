@@ -398,6 +398,17 @@ def test_block_summaries_follow_appends_overwrites_and_truncation(
     assert max(b[0] for b in _blocks(session, run_id)) == 1500 // downsampling.BLOCK
 
 
+def test_block_summaries_of_one_large_batch(running: tuple[Session, str, int]) -> None:
+    """More blocks than one INSERT of summaries holds: every one is written, once."""
+    session, run_id, attempt = running
+    epochs = (downsampling.INSERT_ROWS * 2 + 7) * downsampling.BLOCK
+    assert history.append_epochs(session, run_id, attempt, records(0, epochs - 1))
+    session.commit()
+    blocks = _blocks(session, run_id)
+    assert len(blocks) == epochs // downsampling.BLOCK
+    assert blocks == _expected_blocks(session, run_id)
+
+
 def test_downsample_of_a_long_history_uses_blocks_and_keeps_extremes(
     running: tuple[Session, str, int],
 ) -> None:
