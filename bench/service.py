@@ -9,6 +9,7 @@ and real prefork Celery workers. Prints work | baseline | ours | ratio | goal | 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import statistics
@@ -223,6 +224,15 @@ def bench_plots(samples: int = 15) -> list[Row]:
 # --- P8: worker memory over many MLP runs ----------------------------------------------
 
 
+def live_rss(pids: list[int]) -> list[float]:
+    """Return the RSS (MiB) of those of `pids` still alive: a recycled child may be gone."""
+    found = []
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, FileNotFoundError):
+            found.append(rss_mb(pid))
+    return found
+
+
 def memory_trace(
     runs: int, backend: str = "tensorflow", recycle_after: int | None = None
 ) -> tuple[list[float], float]:
@@ -244,7 +254,8 @@ def memory_trace(
                 assert run["status"] == "succeeded" and run["backend"] == backend, run
                 now = children(worker.pid)
                 assert recycle_after or now == first, "the pool child was replaced"
-                rss.append(max(rss_mb(pid) for pid in now))
+                sizes = live_rss(now) or live_rss(children(worker.pid))  # one was recycled
+                rss.append(max(sizes, default=rss[-1] if rss else 0.0))
         return rss, (time.perf_counter() - began) / runs
 
 
