@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 
 from descent_server.ml.types import EpochRecord
-from descent_server.services.training import HistoryWriter, _old_objects_frozen, _stopper
+from descent_server.services.training import (
+    FREEZE_EPOCHS,
+    HistoryWriter,
+    _old_objects_frozen,
+    _stopper,
+)
 from descent_server.settings import Settings
 
 
@@ -105,11 +110,17 @@ def test_should_stop_asks_the_pruner_only_in_a_pruning_sweep() -> None:
     assert stop() and pruner.checked == [2, 3]
 
 
-def test_the_heap_is_frozen_while_training_and_thawed_after() -> None:
+def test_the_heap_is_frozen_while_a_long_run_trains_and_thawed_after() -> None:
     assert gc.get_freeze_count() == 0
-    with _old_objects_frozen():
+    with _old_objects_frozen(FREEZE_EPOCHS):
         assert gc.get_freeze_count() > 0
     assert gc.get_freeze_count() == 0
-    with pytest.raises(RuntimeError), _old_objects_frozen():
+    with pytest.raises(RuntimeError), _old_objects_frozen(FREEZE_EPOCHS):
         raise RuntimeError("training failed")
     assert gc.get_freeze_count() == 0
+
+
+def test_a_short_run_leaves_the_collector_alone() -> None:
+    # Freezing before every short run kept earlier runs' garbage from full collections.
+    with _old_objects_frozen(FREEZE_EPOCHS - 1):
+        assert gc.get_freeze_count() == 0
