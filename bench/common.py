@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 HEADER = ("work", "baseline", "ours", "ratio", "goal", "pass")
 PG = "postgres@127.0.0.1:5432"
@@ -295,3 +296,16 @@ def postgres_backends(database_url: str) -> list[int]:
     with psycopg.connect(f"postgresql://{PG}/postgres", autocommit=True) as conn:
         rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,))
         return [int(r[0]) for r in rows]
+
+
+def wrk_stats(stdout: str) -> dict[str, Any]:
+    """Return the JSON line a bench wrk script prints (`WRK {...}`), with rps, p50 and p99 in
+    seconds added."""
+    import json
+
+    stats: dict[str, Any] = json.loads(
+        next(line[4:] for line in stdout.splitlines() if line.startswith("WRK "))
+    )
+    stats["rps"] = stats["requests"] / (stats["duration_us"] / 1e6)
+    stats["p50"], stats["p99"] = stats["p50_us"] / 1e6, stats["p99_us"] / 1e6
+    return stats

@@ -19,7 +19,6 @@ as before that setting; needs root to raise a priority, else the row is left out
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import signal
@@ -43,6 +42,7 @@ from bench.common import (
     print_table,
     production_stack,
     quantile,
+    wrk_stats,
 )
 from bench.runs import FINAL, MOVIES, NO_LIMITS, submit, submit_and_train
 
@@ -140,16 +140,10 @@ def _wrk(url: str, seconds: float, mode: str, tag: str) -> dict[str, float]:
         ).stdout  # fmt: skip
     finally:
         os.unlink(script.name)
-    stats = json.loads(next(line[4:] for line in out.splitlines() if line.startswith("WRK ")))
+    stats = wrk_stats(out)
     return {
-        "rps": stats["requests"] / (stats["duration_us"] / 1e6),
-        "p50": stats["p50_us"] / 1e6,
-        "p99": stats["p99_us"] / 1e6,
-        "requests": stats["requests"],
-        "socket_errors": stats["socket_errors"],  # connect, read, write errors and timeouts
-        "n200": stats["n200"],
-        "n304": stats["n304"],
-        "other": stats["other"],  # any status but 200 and 304
+        key: stats[key]
+        for key in ("rps", "p50", "p99", "requests", "socket_errors", "n200", "n304", "other")
     }
 
 

@@ -5,7 +5,6 @@ Usage: python -m bench.service P5 (or python -m bench P5)
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import statistics
@@ -25,6 +24,7 @@ from bench.common import (
     postgres_backends,
     production_stack,
     quantile,
+    wrk_stats,
 )
 from bench.runs import MOVIES, submit_and_train
 
@@ -73,14 +73,9 @@ def _wrk(url: str, seconds: float, connections: int, etag: str, delay_ms: int) -
         ).stdout  # fmt: skip
     finally:
         os.unlink(script.name)
-    stats = json.loads(next(line[4:] for line in out.splitlines() if line.startswith("WRK ")))
-    return {
-        "rps": stats["requests"] / (stats["duration_us"] / 1e6),
-        "p50": stats["p50_us"] / 1e6,
-        "p99": stats["p99_us"] / 1e6,
-        "requests": stats["requests"],
-        "errors": stats["errors"],  # timeouts, resets and 4xx/5xx answers
-    }
+    stats = wrk_stats(out)
+    # errors: timeouts, resets and 4xx/5xx answers
+    return {key: stats[key] for key in ("rps", "p50", "p99", "requests", "errors")}
 
 
 async def _httpx_load(url: str, seconds: float, connections: int, etag: str) -> dict[str, float]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,23 +11,12 @@ import numpy as np
 import orjson
 import pytest
 from sqlalchemy import text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from descent_server.db.models import Run
 from descent_server.ml.types import EpochRecord
 from descent_server.repository import downsampling, history, leases
-from tests.helpers.runs import insert_run, records
-
-
-@pytest.fixture
-def running(session_factory: sessionmaker[Session]) -> Iterator[tuple[Session, str, int]]:
-    """A session and a run claimed by attempt 1."""
-    with session_factory() as session:
-        run_id = insert_run(session)
-        attempt = leases.claim(session, run_id)
-        session.commit()
-        assert attempt == 1
-        yield session, run_id, attempt
+from tests.helpers.runs import records
 
 
 def test_append_then_read_keeps_every_field(running: tuple[Session, str, int]) -> None:

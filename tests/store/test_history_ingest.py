@@ -5,28 +5,14 @@ batches out of order, and a batch that both overwrites and appends."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
-import pytest
 from sqlalchemy import text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from descent_server.db.models import Run
 from descent_server.ml.types import EpochRecord
-from descent_server.repository import history, leases
-from tests.helpers.runs import insert_run
-
-
-@pytest.fixture
-def running(session_factory: sessionmaker[Session]) -> Iterator[tuple[Session, str, int]]:
-    """A session and a run claimed by attempt 1."""
-    with session_factory() as session:
-        run_id = insert_run(session)
-        attempt = leases.claim(session, run_id)
-        session.commit()
-        assert attempt == 1
-        yield session, run_id, attempt
+from descent_server.repository import history
 
 
 def stored(session: Session, run_id: str) -> list[tuple[object, ...]]:

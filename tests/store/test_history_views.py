@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import orjson
-import pytest
 from sqlalchemy import text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from descent_server.ml.types import EpochRecord
-from descent_server.repository import downsampling, history, leases
+from descent_server.repository import downsampling, history
 from descent_server.repository.epoch_rows import SELECT, fetch, fetch_columns, json_rows, to_dict
-from tests.helpers.runs import insert_run, records
-
-
-@pytest.fixture
-def running(session_factory: sessionmaker[Session]) -> Iterator[tuple[Session, str, int]]:
-    """A session and a run claimed by attempt 1."""
-    with session_factory() as session:
-        run_id = insert_run(session)
-        attempt = leases.claim(session, run_id)
-        session.commit()
-        assert attempt is not None
-        yield session, run_id, attempt
+from tests.helpers.runs import records
 
 
 def _store(session: Session, run_id: str, attempt: int, batch: list[EpochRecord]) -> None:
