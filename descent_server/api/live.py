@@ -30,14 +30,12 @@ from starlette.concurrency import run_in_threadpool
 
 from descent_server.api.responses import JSONResponse
 from descent_server.api.schemas.runs import RunRead
-from descent_server.api.versions import (  # noqa: F401 - FRESH_S, forget: the routes' names
-    FRESH_S,
+from descent_server.api.versions import (
     KNOWN,
     POLL_INTERVAL_S,
     Key,
     Stamp,
     Versions,
-    forget,
 )
 from descent_server.domain import FINAL_STATUSES
 from descent_server.services import live as service

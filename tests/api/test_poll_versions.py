@@ -23,7 +23,7 @@ from tests.helpers.proxy import TcpProxy
 from tests.sdk.run_writer import RunWriter
 
 pytestmark = pytest.mark.timeout(120)
-DEADLINE_S = 10.0  # generous: the bound is live.FRESH_S, the rest is a loaded test machine
+DEADLINE_S = 10.0  # generous: the bound is versions.FRESH_S, the rest is a loaded test machine
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Response
 
-from descent_server.api import live
+from descent_server.api import live, versions
 from descent_server.api.deps import (
     EnqueueDep,
     IdempotencyKey,
@@ -164,8 +164,8 @@ async def get_run(
 ) -> Any:
     """Return one run; `If-None-Match` with the current `ETag` answers 304."""
     # The most polled endpoint. A poll (If-None-Match) of a run this process read or polled
-    # within live.FRESH_S is answered from memory: a 304, or the JSON of its last read when
-    # that is the current version (api/live.py says how writes and outages reach it).
+    # within versions.FRESH_S is answered from memory: a 304, or the JSON of its last read
+    # when that is the current version (api/versions.py says how writes and outages reach it).
     # Otherwise, and always without If-None-Match, the run is read: polls of one run that
     # arrive while a read of it is in flight share that read, so a crowd of pollers costs one
     # query, not one each; no such answer is older than its request, less one read.
@@ -196,7 +196,7 @@ def _json(body: bytes, tag: str) -> Response:
 def update_run(run_id: PathId, body: RunUpdate, session: SessionDep, owner: OwnerDep) -> RunRead:
     """Rename, tag or annotate a run of any status (its ETag changes)."""
     run = service.update(session=session, run_id=run_id, owner=owner, changes=body.changes())
-    live.forget(run_id)
+    versions.forget(run_id)
     return RunRead.of(run)
 
 
@@ -228,7 +228,7 @@ def clone_run(
 def cancel_run(run_id: PathId, session: SessionDep, owner: OwnerDep) -> RunRead:
     """Cancel a run: a queued run at once, a running one within an epoch (409 if final)."""
     run = service.cancel(session=session, run_id=run_id, owner=owner)
-    live.forget(run_id)
+    versions.forget(run_id)
     return RunRead.of(run)
 
 
@@ -236,5 +236,5 @@ def cancel_run(run_id: PathId, session: SessionDep, owner: OwnerDep) -> RunRead:
 def delete_run(run_id: PathId, session: SessionDep, owner: OwnerDep) -> Response:
     """Delete a run and its history (a live run is cancelled first)."""
     service.delete(session=session, run_id=run_id, owner=owner)
-    live.forget(run_id)
+    versions.forget(run_id)
     return Response(status_code=204)

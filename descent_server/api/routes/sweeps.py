@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
-from descent_server.api import live
+from descent_server.api import versions
 from descent_server.api.deps import (
     CallerDep,
     EnqueueDep,
@@ -97,7 +97,7 @@ def get_sweep(sweep_id: PathId, session: SessionDep, owner: OwnerDep) -> SweepRe
 def cancel_sweep(sweep_id: PathId, session: SessionDep, owner: OwnerDep) -> SweepRead:
     """Cancel every run of the sweep that is not finished (409 if none is left)."""
     sweep, runs = service.cancel(session=session, sweep_id=sweep_id, owner=owner)
-    live.forget(*(run.id for run in runs))
+    versions.forget(*(run.id for run in runs))
     return read(sweep, runs)
 
 
@@ -105,7 +105,7 @@ def cancel_sweep(sweep_id: PathId, session: SessionDep, owner: OwnerDep) -> Swee
 def delete_sweep(sweep_id: PathId, session: SessionDep, owner: OwnerDep) -> Response:
     """Delete the sweep and its runs."""
     service.delete(session=session, sweep_id=sweep_id, owner=owner)
-    live.forget()  # its runs, whichever they were
+    versions.forget()  # its runs, whichever they were
     return Response(status_code=204)
 
 
